@@ -1,0 +1,147 @@
+"""The event stream between a trainer and everything that watches it.
+
+The trainer appends one JSON object per line to `output/<name>/log/events.jsonl` and flushes at once. Each has
+`t` (unix seconds) and `type`: start, step, sample, checkpoint, eval, log, end. Monitors read only this file
+(through `EventTailer`) and the job store; nothing parses tqdm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EVENT_TYPES = ("start", "step", "sample", "checkpoint", "eval", "log", "end")
+END_STATUSES = ("completed", "failed", "cancelled")
+
+
+class EventWriter:
+    """Appends events to a JSONL file, one flushed line each. Safe to reopen: a resumed run appends."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
+
+    def emit(self, type: str, **fields: Any) -> dict[str, Any]:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type!r}")
+        if type == "end" and fields.get("status") not in END_STATUSES:
+            raise ValueError(f"end event needs status in {END_STATUSES}")
+        event = {"t": round(time.time(), 3), "type": type, **fields}
+        self._fh.write(json.dumps(event, default=str) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno()) if type in ("start", "end", "checkpoint") else None
+        return event
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+class NullWriter:
+    """The no-op twin for non-main processes, so the loop never asks whether it should log."""
+
+    def emit(self, type: str, **fields: Any) -> dict[str, Any]:
+        return {"type": type, **fields}
+
+    def close(self) -> None:
+        pass
+
+
+class EventTailer:
+    """Reads whole new lines from an events file, remembering its offset; a half-written line waits."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.offset = 0
+
+    def poll(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for line in chunk[: end + 1].splitlines():
+            if line.strip():
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a torn line from a killed writer is skipped, not fatal
+        return events
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    return EventTailer(path).poll()
+
+
+@dataclass
+class RunState:
+    """Everything a progress line, a UI tab or `train monitor` needs, folded from the events."""
+
+    status: str = "pending"  # pending | running | completed | failed | cancelled
+    step: int = 0
+    total: int = 0
+    epoch: float = 0.0
+    loss: float | None = None
+    lr: float | None = None
+    it_s: float | None = None
+    eta_s: float | None = None
+    error: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+    started: float | None = None
+    last_t: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total) if self.total else 0.0
+
+    def update(self, events: list[dict[str, Any]]) -> RunState:
+        for ev in events:
+            kind = ev.get("type")
+            self.last_t = ev.get("t", self.last_t)
+            if kind == "start":
+                self.status, self.total = "running", int(ev.get("total_steps", 0))
+                self.step = int(ev.get("step", self.step))
+                self.started = self.started or ev.get("t")
+            elif kind == "step":
+                self.status = "running"
+                self.step, self.total = int(ev["step"]), int(ev.get("total", self.total))
+                self.epoch = ev.get("epoch", self.epoch)
+                self.loss, self.lr = ev.get("loss"), ev.get("lr")
+                self.it_s, self.eta_s = ev.get("it_s"), ev.get("eta_s")
+                if self.loss is not None:
+                    self.losses.append((self.step, float(self.loss)))
+            elif kind == "sample":
+                self.samples.append(ev)
+            elif kind == "checkpoint":
+                self.checkpoints.append(ev.get("path", ""))
+            elif kind == "eval":
+                self.metrics.update(ev.get("metrics", {}))
+            elif kind == "log":
+                self.logs.append(f"[{ev.get('level', 'info')}] {ev.get('message', '')}")
+            elif kind == "end":
+                self.status = ev["status"]
+                self.error = ev.get("error") or ""
+                self.outputs = ev.get("outputs") or {}
+                if self.status == "completed" and self.total:
+                    self.step = max(self.step, int(ev.get("step", self.step)))
+        return self
+
+
+def run_state(path: str | Path) -> RunState:
+    return RunState().update(read_events(path))

@@ -1,0 +1,73 @@
+"""The training process: `python -m autotrain_gradio.train --config output/<name>/config.toml [--resume]`.
+
+Reads the config, opens the event stream, dispatches on the task and always ends with an `end` event:
+completed (exit 0), cancelled by SIGTERM/SIGINT after a checkpoint (exit 143), or failed with the reason
+(exit 1). Errors are never swallowed. Under `accelerate launch` only rank 0 writes events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+
+from autotrain_gradio.config import ConfigError, config_digest, load_config
+from autotrain_gradio.events import EventWriter, NullWriter
+from autotrain_gradio.trainers.common import RunContext, describe_error
+from autotrain_gradio.workspace import run_paths
+
+EXIT_FAILED, EXIT_CANCELLED, EXIT_BAD_CONFIG = 1, 143, 2
+
+
+def _trainer(task: str):
+    # Imported lazily so a bad config fails before torch loads.
+    if task.startswith("diffusion"):
+        from autotrain_gradio.trainers.diffusion import train
+    else:
+        from autotrain_gradio.trainers.image_classification import train
+    return train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autotrain_gradio.train")
+    parser.add_argument("--config", required=True, help="output/<name>/config.toml")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    paths = run_paths(cfg.output_dir)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    events = EventWriter(paths.events) if is_main else NullWriter()
+    ctx = RunContext(cfg=cfg, paths=paths, events=events, resume=args.resume, is_main=is_main)
+
+    def request_stop(signum, frame):
+        ctx.stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    events.emit("log", level="info", message=f"trainer pid {os.getpid()} task {cfg.task} "
+                f"digest {config_digest(cfg)}{' (resume)' if args.resume else ''}")
+    try:
+        outputs = _trainer(cfg.task)(cfg, ctx) or {}
+    except BaseException as err:  # noqa: BLE001 - reported, then re-raised as an exit code
+        reason = describe_error(err)
+        traceback.print_exc()
+        events.emit("end", status="failed", error=reason, step=ctx.extra.get("step", 0))
+        events.close()
+        print(f"error: training failed: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    status = "cancelled" if ctx.stop_requested else "completed"
+    events.emit("end", status=status, error="", outputs=outputs, step=ctx.extra.get("step", 0))
+    events.close()
+    return EXIT_CANCELLED if status == "cancelled" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""What every trainer shares: the run context handed in by `autotrain_gradio.train`, a step clock for it/s and
+ETA, and the out-of-memory advice. Trainers take a finished config and talk only through events and files."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.events import EventWriter, NullWriter
+from autotrain_gradio.workspace import RunPaths
+
+
+@dataclass
+class RunContext:
+    """Handed to `train(cfg, ctx)`. `stop_requested` flips on SIGTERM/SIGINT: the trainer then saves a checkpoint
+    and returns; the harness writes `end: cancelled`."""
+
+    cfg: CommonConfig
+    paths: RunPaths
+    events: EventWriter | NullWriter
+    resume: bool = False
+    is_main: bool = True
+    stop_requested: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.events.emit("log", level=level, message=scrub(message))
+        if self.is_main:
+            print(f"[{level}] {message}", flush=True)
+
+
+class StepClock:
+    """it/s and ETA over a sliding window of optimizer steps, ignoring the first (warm-up) step."""
+
+    def __init__(self, total: int, window: int = 20):
+        self.total, self.window = total, window
+        self.marks: list[tuple[float, int]] = []
+
+    def tick(self, step: int) -> tuple[float | None, float | None]:
+        self.marks.append((time.perf_counter(), step))
+        self.marks = self.marks[-(self.window + 1):]
+        if len(self.marks) < 2:
+            return None, None
+        (t0, s0), (t1, s1) = self.marks[0], self.marks[-1]
+        if t1 <= t0 or s1 <= s0:
+            return None, None
+        it_s = (s1 - s0) / (t1 - t0)
+        return round(it_s, 4), round(max(0, self.total - step) / it_s, 1)
+
+
+def scrub(text: str) -> str:
+    """Remove any token value from text that may reach a file or log."""
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN"):
+        value = os.environ.get(var)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+OOM_ADVICE = ("out of GPU memory: lower batch_size or resolution, turn on gradient_checkpointing, use "
+              "quantize_base='nf4' or a smaller lora_rank, or set memory_preflight='adjust'")
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for the `end` event: OOM gets the settings to change, everything else its type and message."""
+    if type(err).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(err):
+        return OOM_ADVICE
+    return scrub(f"{type(err).__name__}: {err}")
