@@ -1,0 +1,110 @@
+"""Profiles: TOML files that name a task, a base model, defaults and sample prompts.
+
+Search order (a later folder wins on a name clash, so a user can shadow a shipped profile):
+  1. the shipped `profiles/` folder beside the package
+  2. the user profile folder: $AUTOTRAIN_PROFILES_DIR, else ~/.config/autotrain-gradio/profiles
+  3. `<workspace>/profiles`
+A TOML dropped into any of them appears everywhere a profile can be chosen. Imports nothing of ours but config.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autotrain_gradio.config import TASKS, CommonConfig, ConfigError, config_from_dict, merge
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILE_KEYS = {"description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}
+
+
+class ProfileError(ValueError):
+    """A profile is unknown or malformed; the message says which file and what to fix."""
+
+
+@dataclass
+class Profile:
+    name: str
+    path: Path
+    task: str
+    description: str = ""
+    min_images: int = 1
+    estimated_output_gb: float = 1.0
+    sample_prompts: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, *layers: dict[str, Any]) -> CommonConfig:
+        """Model defaults < profile < each later layer; validated into the task's config model."""
+        base = {"task": self.task, **({"sample_prompts": self.sample_prompts} if self.sample_prompts else {})}
+        return config_from_dict(merge(base, self.config, *layers))
+
+
+def user_dir() -> Path:
+    env = os.environ.get("AUTOTRAIN_PROFILES_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".config" / "autotrain-gradio" / "profiles"
+
+
+def search_dirs(workspace: Path | None = None) -> list[Path]:
+    dirs = [SHIPPED_DIR, user_dir()]
+    if workspace is not None:
+        dirs.append(Path(workspace) / "profiles")
+    return dirs
+
+
+def load_profile_file(path: Path) -> Profile:
+    """Parse and validate one profile file (its config must validate for its task)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ProfileError(f"profile {path}: cannot read it as TOML ({err})") from None
+    unknown = set(data) - PROFILE_KEYS
+    if unknown:
+        raise ProfileError(f"profile {path}: unknown top-level keys {sorted(unknown)}; allowed: "
+                           f"{sorted(PROFILE_KEYS)} (training settings go under [config])")
+    task = data.get("task")
+    if task not in TASKS:
+        raise ProfileError(f"profile {path}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    profile = Profile(
+        name=path.stem, path=path, task=task, description=data.get("description", ""),
+        min_images=int(data.get("min_images", 1)), estimated_output_gb=float(data.get("estimated_output_gb", 1.0)),
+        sample_prompts=list(data.get("sample_prompts", [])), config=dict(data.get("config", {})),
+    )
+    try:
+        profile.build()
+    except ConfigError as err:
+        raise ProfileError(f"profile {path}: {err}") from None
+    return profile
+
+
+def list_profiles(workspace: Path | None = None, strict: bool = False) -> dict[str, Profile]:
+    """Every profile found, by name. A broken user profile is skipped with a warning unless strict."""
+    found: dict[str, Profile] = {}
+    for folder in search_dirs(workspace):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                found[path.stem] = load_profile_file(path)
+            except ProfileError as err:
+                if strict:
+                    raise
+                print(f"warning: skipping {err}", file=sys.stderr)
+    return found
+
+
+def get_profile(name: str, workspace: Path | None = None) -> Profile:
+    profiles = list_profiles(workspace)
+    if name in profiles:
+        return profiles[name]
+    lowered = {k.lower(): k for k in profiles}
+    if name.lower() in lowered:
+        return profiles[lowered[name.lower()]]
+    raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(sorted(profiles))}")
