@@ -18,6 +18,18 @@ EVENT_TYPES = ("start", "step", "sample", "checkpoint", "eval", "log", "end")
 END_STATUSES = ("completed", "failed", "cancelled")
 
 
+TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN")
+
+
+def scrub(text: str) -> str:
+    """Replace any token value from the environment in text that may reach a file or a log."""
+    for var in TOKEN_VARS:
+        value = os.environ.get(var)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
 class EventWriter:
     """Appends events to a JSONL file, one flushed line each. Safe to reopen: a resumed run appends."""
 
@@ -32,7 +44,7 @@ class EventWriter:
         if type == "end" and fields.get("status") not in END_STATUSES:
             raise ValueError(f"end event needs status in {END_STATUSES}")
         event = {"t": round(time.time(), 3), "type": type, **fields}
-        self._fh.write(json.dumps(event, default=str) + "\n")
+        self._fh.write(scrub(json.dumps(event, default=str)) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno()) if type in ("start", "end", "checkpoint") else None
         return event

@@ -3,13 +3,12 @@ ETA, and the out-of-memory advice. Trainers take a finished config and talk only
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from autotrain_gradio.config import CommonConfig
-from autotrain_gradio.events import EventWriter, NullWriter
+from autotrain_gradio.events import EventWriter, NullWriter, scrub
 from autotrain_gradio.workspace import RunPaths
 
 
@@ -49,15 +48,6 @@ class StepClock:
             return None, None
         it_s = (s1 - s0) / (t1 - t0)
         return round(it_s, 4), round(max(0, self.total - step) / it_s, 1)
-
-
-def scrub(text: str) -> str:
-    """Remove any token value from text that may reach a file or log."""
-    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN"):
-        value = os.environ.get(var)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    return text
 
 
 OOM_ADVICE = ("out of GPU memory: lower batch_size or resolution, turn on gradient_checkpointing, use "
