@@ -1,0 +1,23 @@
+"""The pipeline's Python API: the same phases and parameters as `autotrain pipeline run|batch|prepare`.
+
+    from autotrain_gradio.pipeline import run_pipeline
+    result = run_pipeline("photos/", "TinyFluxLORA", immediate=True)
+    result.exit_code, result.phases, result.config_path
+"""
+
+from autotrain_gradio.pipeline.batch import BatchResult, discover_datasets, run_batch_pipeline
+from autotrain_gradio.pipeline.run import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    PhaseResult,
+    PipelineResult,
+    plan_dataset,
+    run_pipeline,
+)
+
+__all__ = [
+    "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_PARTIAL", "BatchResult", "PhaseResult", "PipelineResult",
+    "discover_datasets", "plan_dataset", "run_batch_pipeline", "run_pipeline",
+]

@@ -1,0 +1,104 @@
+"""Many datasets through the same five phases: every folder is validated and reported on its own; valid ones go
+on, invalid ones are listed, and the exit code says 'partial' when only some made it."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from autotrain_gradio.pipeline.run import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    PipelineResult,
+    run_pipeline,
+)
+from autotrain_gradio.workspace import IMAGE_EXTENSIONS, workspace_root
+
+
+@dataclass
+class BatchResult:
+    results: list[PipelineResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+    @property
+    def succeeded(self) -> list[PipelineResult]:
+        return [r for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[PipelineResult]:
+        return [r for r in self.results if not r.ok]
+
+
+def discover_datasets(datasets_dir: str | Path) -> list[Path]:
+    """Every non-hidden sub-folder that holds images directly or in class sub-folders, sorted by name."""
+    root = Path(datasets_dir).expanduser()
+    found = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = [f for f in sub.rglob("*") if f.is_file() and not f.name.startswith(".")]
+        if files:
+            found.append(sub)
+    return found
+
+
+def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
+                       dataset_paths: str | list[str] | None = None, max_concurrent: int = 1,
+                       monitor: bool = False, immediate: bool = False, stream: TextIO | None = sys.stdout,
+                       **options: Any) -> BatchResult:
+    """Run (or with mode='prepare', prepare) every dataset; the options are run_pipeline's."""
+    batch = BatchResult()
+    if datasets_dir is not None:
+        root = Path(datasets_dir).expanduser()
+        if not root.is_dir():
+            batch.errors.append(f"--datasets-dir {root} is not a folder; pass the folder that holds one "
+                                "sub-folder per dataset")
+            batch.exit_code = EXIT_BAD_INPUT
+            return batch
+        paths = discover_datasets(root)
+        if not paths:
+            batch.errors.append(f"no dataset folders found in {root}: expected sub-folders with images "
+                                f"({', '.join(IMAGE_EXTENSIONS)})")
+    else:
+        items = dataset_paths.split(",") if isinstance(dataset_paths, str) else list(dataset_paths or [])
+        paths = [Path(p.strip()).expanduser() for p in items if p.strip()]
+        if not paths:
+            batch.errors.append("no datasets given: pass --datasets-dir or --dataset-paths \"a,b\"")
+    if batch.errors:
+        batch.exit_code = EXIT_BAD_INPUT
+        for error in batch.errors:
+            print(f"❌ {error}", file=stream or sys.stderr)
+        return batch
+
+    for i, path in enumerate(paths, 1):
+        if stream is not None:
+            print(f"\n=== [{i}/{len(paths)}] {path}", file=stream, flush=True)
+        # Monitoring waits until every job is queued, so the queue order and 'next' are known.
+        result = run_pipeline(path, profile, immediate=immediate, monitor=False, max_concurrent=max_concurrent,
+                              stream=stream, **options)
+        batch.results.append(result)
+
+    jobs = [r.job_id for r in batch.results if r.job_id is not None]
+    if monitor and jobs:
+        from autotrain_gradio.jobs import JobStore
+        from autotrain_gradio.monitor import monitor_batch
+
+        root = workspace_root(options.get("workspace"))
+        monitor_batch(root, jobs, stream or sys.stdout)
+        store = JobStore(root)
+        for r in batch.results:
+            job = store.get(r.job_id) if r.job_id is not None else None
+            if job is not None and job.status != "completed":
+                r.exit_code = EXIT_FAILED
+                r.errors.append(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+        store.close()
+    ok = len(batch.succeeded)
+    batch.exit_code = EXIT_OK if ok == len(batch.results) else (EXIT_PARTIAL if ok else EXIT_BAD_INPUT)
+    if stream is not None:
+        print(f"\nBatch: {ok}/{len(batch.results)} datasets ok", file=stream)
+        for r in batch.failed:
+            print(f"  ❌ {r.dataset_path}: {r.errors[0] if r.errors else f'exit code {r.exit_code}'}", file=stream)
+    return batch

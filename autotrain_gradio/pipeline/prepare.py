@@ -1,0 +1,69 @@
+"""Phase 2: copy and structure a validated dataset into <workspace>/input/<name>/.
+
+Originals are only read. The copy is built in a temporary sibling folder and renamed into place, so a failed or
+interrupted copy never leaves a half-written dataset; a manifest marks the folder as the app's own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autotrain_gradio.pipeline.validate import MANIFEST, ValidationReport
+from autotrain_gradio.workspace import RunPaths
+
+
+@dataclass
+class PreparedDataset:
+    name: str
+    input_dir: Path
+    images: int
+    copied: bool
+    plan: list[str] = field(default_factory=list)
+
+
+def _targets(report: ValidationReport, dest: Path) -> list[tuple[Path, Path]]:
+    pairs = []
+    for item in report.images:
+        folder = dest / item.label if item.label else dest
+        pairs.append((item.path, folder / item.path.name))
+        if item.caption is not None:
+            pairs.append((item.caption, folder / item.caption.name))
+    return pairs
+
+
+def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool = False, force: bool = False,
+                    dry_run: bool = False) -> PreparedDataset:
+    """Copy images (and captions, or class folders) into input/<name>; with dry_run only describe it."""
+    dest = paths.input_dir
+    if skip_copy and dest.exists():
+        count = sum(1 for _ in dest.rglob("*") if _.is_file() and _.suffix.lower() != ".txt"
+                    and _.name != MANIFEST)
+        return PreparedDataset(paths.name, dest, count, False, [f"reuse {dest} ({count} files, --skip-copy)"])
+    pairs = _targets(report, dest)
+    plan = [f"copy {len(report.images)} images ({report.captioned} captions) from {report.dataset_path} to {dest}"]
+    if dest.exists():
+        plan.insert(0, f"replace {dest} (--force)")
+    if force and paths.output_dir.exists():
+        plan.insert(0, f"replace {paths.output_dir} (--force)")
+    if dry_run:
+        return PreparedDataset(paths.name, dest, len(report.images), False, plan)
+
+    if force and paths.output_dir.exists():
+        shutil.rmtree(paths.output_dir)
+    tmp = dest.with_name(f".{dest.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for src, target in pairs:
+        target = tmp / target.relative_to(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    manifest = {"source": str(report.dataset_path.resolve()), "images": len(report.images),
+                "captions": report.captioned, "classes": report.classes, "created": time.time()}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return PreparedDataset(paths.name, dest, len(report.images), True, plan)
