@@ -1,0 +1,161 @@
+"""Starting and stopping trainer processes.
+
+A trainer always runs as `python -m autotrain_gradio.train --config ...` (under `accelerate launch` for more
+than one process) in its own session, so one signal to its process group reaches every rank, a Ctrl-C in the
+terminal does not kill it behind the checkpoint logic's back, and it outlives a killed scheduler.
+`run_foreground` is the `--immediate` path: no store, no worker, the caller's terminal shows the progress.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from autotrain_gradio.config import load_config
+from autotrain_gradio.events import EventTailer, RunState
+from autotrain_gradio.workspace import run_paths
+
+EXIT_CANCELLED = 143
+
+
+def visible_gpus() -> list[int]:
+    """GPU indices this process may use, without importing torch: CUDA_VISIBLE_DEVICES if set, else
+    `nvidia-smi -L`, else none (CPU)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        ids = [s.strip() for s in env.split(",") if s.strip()]
+        # UUIDs or MIG ids are positions for our purposes; "-1" or "" means no GPU.
+        return [] if not ids or ids[0].startswith("-") else list(range(len(ids)))
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return list(range(sum(1 for line in out.splitlines() if line.startswith("GPU "))))
+
+
+def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:
+    """The trainer's argv: the harness module directly, or under `accelerate launch` for num_processes > 1."""
+    args = ["-m", "autotrain_gradio.train", "--config", str(config_path)] + (["--resume"] if resume else [])
+    if num_processes <= 1:
+        return [sys.executable, *args]
+    cpu = [] if visible_gpus() else ["--cpu"]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes), *cpu, *args]
+
+
+def trainer_env(gpu_ids: list[int] | None) -> dict[str, str]:
+    """The environment for a trainer: ours, with CUDA_VISIBLE_DEVICES narrowed to its GPUs when it has some."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # train.log shows lines as they happen
+    if gpu_ids:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+    return env
+
+
+def spawn(config_path: str | Path, log_path: str | Path, *, gpu_ids: list[int] | None = None,
+          resume: bool = False) -> subprocess.Popen:
+    """Start a trainer in a new session (its own process group) with stdout+stderr appended to log_path."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            trainer_command(config_path, num_processes=max(1, len(gpu_ids or [])), resume=resume),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=trainer_env(gpu_ids), start_new_session=True,
+        )
+
+
+# --- processes ------------------------------------------------------------------------------------------------
+
+
+def pid_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux /proc), None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and ')': split after the last ')'.
+    rest = stat[stat.rfind(")") + 2:].split()
+    return int(rest[19]) if len(rest) > 19 else None
+
+
+def pid_alive(pid: int | None, start: int | None = None) -> bool:
+    """True if pid runs (not a zombie) and, when `start` is given, is the same process that started then."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists but belongs to someone else
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rfind(")") + 2:].startswith("Z"):
+            return False
+    except OSError:
+        return sys.platform != "linux"  # no /proc: trust os.kill
+    return start is None or pid_start_time(pid) == start
+
+
+def signal_group(pid: int, sig: int) -> bool:
+    """Send sig to the process group led by pid (the trainer's session). False if it is already gone."""
+    try:
+        os.killpg(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+
+
+# --- the --immediate path -------------------------------------------------------------------------------------
+
+
+def _events_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None, resume: bool = False,
+                   monitor: bool = True, stream: TextIO = sys.stdout, interval: float = 1.0) -> int:
+    """Run one trainer now and wait for it; return its exit code (0 completed, 1 failed, 143 cancelled, 2 bad
+    config). Its output goes to output/<name>/log/train.log; with `monitor`, the progress line is drawn from
+    events.jsonl. Ctrl-C sends SIGTERM (the trainer checkpoints and ends cancelled); a second one SIGKILLs."""
+    from autotrain_gradio.monitor import Follower, progress_line
+
+    paths = run_paths(load_config(config_path).output_dir)
+    tailer = EventTailer(paths.events)
+    tailer.offset = _events_size(paths.events)  # earlier runs' events are not this run's progress
+    state = RunState()
+    proc = spawn(config_path, paths.log_dir / "train.log", gpu_ids=gpu_ids, resume=resume)
+    follower = Follower(stream) if monitor else None
+    interrupts = 0
+    while True:
+        try:
+            code = proc.wait(timeout=interval)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        except KeyboardInterrupt:
+            interrupts += 1
+            signal_group(proc.pid, signal.SIGTERM if interrupts == 1 else signal.SIGKILL)
+            if follower:
+                follower.note("stopping: waiting for the trainer to write a checkpoint (Ctrl-C again to kill)"
+                              if interrupts == 1 else "killed")
+        if follower:
+            follower.show(progress_line(state.update(tailer.poll())))
+    state.update(tailer.poll())
+    if follower:
+        follower.show(progress_line(state))
+        follower.note(f"{paths.name}: {state.status if state.status != 'running' else 'exited'}"
+                      + (f": {state.error}" if state.error else "") + f" (exit code {code})")
+    return code
