@@ -47,10 +47,11 @@ def discover_datasets(datasets_dir: str | Path) -> list[Path]:
 
 def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
                        dataset_paths: str | list[str] | None = None, max_concurrent: int = 1,
-                       monitor: bool = False, immediate: bool = False, stream: TextIO | None = sys.stdout,
-                       **options: Any) -> BatchResult:
+                       monitor: bool = False, immediate: bool = False, stream: TextIO | None = None,
+                       quiet: bool = False, **options: Any) -> BatchResult:
     """Run (or with mode='prepare', prepare) every dataset; the options are run_pipeline's."""
     batch = BatchResult()
+    stream = None if quiet else (stream or sys.stdout)
     if datasets_dir is not None:
         root = Path(datasets_dir).expanduser()
         if not root.is_dir():
@@ -78,7 +79,7 @@ def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
             print(f"\n=== [{i}/{len(paths)}] {path}", file=stream, flush=True)
         # Monitoring waits until every job is queued, so the queue order and 'next' are known.
         result = run_pipeline(path, profile, immediate=immediate, monitor=False, max_concurrent=max_concurrent,
-                              stream=stream, **options)
+                              stream=stream, quiet=stream is None, **options)
         batch.results.append(result)
 
     jobs = [r.job_id for r in batch.results if r.job_id is not None]

@@ -130,11 +130,12 @@ def run_pipeline(dataset_path: str | Path, profile: str, *, dataset_name: str | 
                  force: bool = False, dry_run: bool = False, immediate: bool = False, mode: str = "run",
                  workspace: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None,
                  config_layers: tuple[dict[str, Any], ...] = (), max_concurrent: int = 1,
-                 stream: TextIO | None = sys.stdout) -> PipelineResult:
+                 stream: TextIO | None = None, quiet: bool = False) -> PipelineResult:
     """Validate, prepare, configure and (mode='run') train one dataset. Returns what each phase did;
     `exit_code` is 0 ok, 1 training failed, 2 bad input, or the trainer's own code with immediate=True."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    stream = None if quiet else (stream or sys.stdout)
     result, paths, report = plan_dataset(
         dataset_path, profile, dataset_name=dataset_name, min_images=min_images, gpu_ids=gpu_ids,
         skip_copy=skip_copy, force=force, workspace=workspace, overrides=overrides, config_layers=config_layers)

@@ -1,0 +1,78 @@
+"""The typed config: round trip through TOML, overrides, precise errors."""
+
+import pytest
+
+from autotrain_gradio.config import (
+    MODELS,
+    ConfigError,
+    DiffusionLoraConfig,
+    ImageClassificationConfig,
+    config_digest,
+    config_from_dict,
+    load_config,
+    parse_override,
+    save_config,
+)
+
+
+@pytest.mark.parametrize("task", sorted(MODELS))
+def test_toml_round_trip_is_exact(tmp_path, task):
+    cfg = config_from_dict({"task": task, "name": "x", "base_model": "tiny:flux", "learning_rate": 3e-5,
+                            "seed": 7})
+    path = save_config(cfg, tmp_path / "config.toml")
+    again = load_config(path)
+    assert again == cfg
+    assert type(again) is type(cfg)
+    assert config_digest(again) == config_digest(cfg)
+
+
+def test_lists_and_nested_values_survive(tmp_path):
+    cfg = DiffusionLoraConfig(sample_prompts=["a 'quoted' \"prompt\"", "ünïcode"], lora_target_modules=["to_q"],
+                              export_formats=["kohya"])
+    assert load_config(save_config(cfg, tmp_path / "c.toml")) == cfg
+
+
+def test_every_field_has_title_and_description():
+    for model in MODELS.values():
+        for key, field in model.model_fields.items():
+            if key != "task":
+                assert field.title and field.description, key
+
+
+def test_unknown_key_suggests_the_close_one():
+    with pytest.raises(ConfigError, match=r"unknown setting 'learning_rat' for task diffusion-lora "
+                                          r"\(did you mean 'learning_rate'\?\)"):
+        config_from_dict({"task": "diffusion-lora", "learning_rat": 1e-4})
+
+
+def test_out_of_range_value_names_key_and_bound():
+    with pytest.raises(ConfigError, match=r"setting 'lora_rank': Input should be greater than or equal to 1 "
+                                          r"\(got 0\)"):
+        config_from_dict({"task": "diffusion-lora", "lora_rank": 0})
+
+
+def test_wrong_type_and_unknown_task():
+    with pytest.raises(ConfigError, match="setting 'batch_size'"):
+        config_from_dict({"task": "image-classification", "batch_size": "many"})
+    with pytest.raises(ConfigError, match="unknown task 'dreambooth'"):
+        config_from_dict({"task": "dreambooth"})
+
+
+def test_parse_override_reads_toml_values():
+    assert parse_override("learning_rate=2e-4") == ("learning_rate", 2e-4)
+    assert parse_override("cache_latents = false") == ("cache_latents", False)
+    assert parse_override('sample_prompts=["a", "b"]') == ("sample_prompts", ["a", "b"])
+    assert parse_override("trigger_word=ohwx person") == ("trigger_word", "ohwx person")
+    with pytest.raises(ConfigError, match="--set expects key=value"):
+        parse_override("learning_rate")
+
+
+def test_defaults_match_autotrain_image_classification():
+    cfg = ImageClassificationConfig()
+    assert cfg.valid_split == 0.2
+
+
+def test_assignment_is_validated():
+    cfg = DiffusionLoraConfig()
+    with pytest.raises(ValueError):
+        cfg.resolution = 33  # not a multiple of 8

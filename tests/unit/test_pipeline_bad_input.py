@@ -1,0 +1,174 @@
+"""Every bad input: one specific message naming the file or value and the fix, exit code 2, workspace unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from autotrain_gradio.cli import main
+from autotrain_gradio.demo import make_sample_dataset
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under root with a hash of its bytes: equal snapshots mean byte-identical trees."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+    return out
+
+
+@pytest.fixture
+def ws(tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def good(tmp_path):
+    return make_sample_dataset(tmp_path / "good", count=4, size=32)
+
+
+def run_cli(ws: Path, capsys, *args: str) -> tuple[int, str]:
+    before = snapshot(ws)
+    code = main(["--workspace", str(ws), *args])
+    out = capsys.readouterr()
+    assert snapshot(ws) == before, "a rejected request must leave the workspace byte-identical"
+    return code, out.out + out.err
+
+
+def expect(ws, capsys, fragment: str, *args: str) -> str:
+    code, text = run_cli(ws, capsys, *args)
+    assert code == 2, text
+    assert fragment in text, text
+    return text
+
+
+def test_missing_path(ws, capsys, tmp_path):
+    expect(ws, capsys, f"dataset path not found: {tmp_path / 'nope'}", "pipeline", "run", "--dataset-path",
+           str(tmp_path / "nope"), "--profile", "TinyFluxLORA")
+
+
+def test_file_instead_of_folder(ws, capsys, tmp_path):
+    f = tmp_path / "photo.jpg"
+    f.write_bytes(b"x")
+    expect(ws, capsys, f"dataset path is a file, not a folder: {f}; pass the folder that holds the images",
+           "pipeline", "prepare", "--dataset-path", str(f), "--profile", "TinyFluxLORA")
+
+
+def test_empty_folder(ws, capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    expect(ws, capsys, "dataset folder is empty", "pipeline", "run", "--dataset-path", str(tmp_path / "empty"),
+           "--profile", "TinyFluxLORA")
+
+
+def test_no_images(ws, capsys, tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "notes.pdf").write_bytes(b"%PDF")
+    (d / "readme.txt").write_text("hi")
+    expect(ws, capsys, f"no image files found in {d} (looked for .jpg", "pipeline", "run", "--dataset-path", str(d),
+           "--profile", "TinyFluxLORA")
+
+
+def test_fewer_than_min_images(ws, capsys, good):
+    expect(ws, capsys, "found 4 images in", "pipeline", "run", "--dataset-path", str(good), "--profile",
+           "TinyFluxLORA", "--min-images", "10")
+    _, text = run_cli(ws, capsys, "pipeline", "run", "--dataset-path", str(good), "--profile", "TinyFluxLORA",
+                      "--min-images", "10")
+    assert "fewer than --min-images 10; add images or lower --min-images" in text
+
+
+def test_truncated_image(ws, capsys, good):
+    png = (good / "sample_00.png").read_bytes()
+    (good / "cut.png").write_bytes(png[: len(png) // 2])
+    expect(ws, capsys, f"cannot decode {good / 'cut.png'}", "pipeline", "run", "--dataset-path", str(good),
+           "--profile", "TinyFluxLORA")
+
+
+def test_jpg_that_is_really_text(ws, capsys, good):
+    (good / "fake.JPG").write_text("this is not a picture")
+    expect(ws, capsys, f"{good / 'fake.JPG'} is not an image", "pipeline", "run", "--dataset-path", str(good),
+           "--profile", "TinyFluxLORA")
+
+
+def test_zero_byte_file(ws, capsys, good):
+    (good / "zero.png").write_bytes(b"")
+    expect(ws, capsys, f"{good / 'zero.png'} is empty (0 bytes)", "pipeline", "run", "--dataset-path", str(good),
+           "--profile", "TinyFluxLORA")
+
+
+def test_decompression_bomb(ws, capsys, good):
+    Image.new("1", (10_000, 10_000)).save(good / "bomb.png")  # 100 MP, a few KB on disk
+    text = expect(ws, capsys, f"{good / 'bomb.png'}", "pipeline", "run", "--dataset-path", str(good),
+                  "--profile", "TinyFluxLORA")
+    assert "decompression bomb" in text and "downscale it" in text
+
+
+def test_unknown_profile_lists_valid_ones(ws, capsys, good):
+    expect(ws, capsys, "unknown profile 'Nude'; valid profiles: Flux, FluxLORA, ImageClassification", "pipeline",
+           "run", "--dataset-path", str(good), "--profile", "Nude")
+
+
+@pytest.mark.parametrize("name,fragment", [
+    ("../escape", "may not contain '..', '/'"),
+    ("a/b", "may not contain '..', '/'"),
+    ("my data", "contains spaces; use '_' instead, e.g. 'my_data'"),
+    ("x" * 65, "is 65 characters; use at most 64"),
+])
+def test_bad_dataset_names(ws, capsys, good, name, fragment):
+    expect(ws, capsys, fragment, "pipeline", "run", "--dataset-path", str(good), "--profile", "TinyFluxLORA",
+           "--dataset-name", name)
+
+
+def test_not_enough_disk(ws, capsys, good):
+    (ws / "profiles").mkdir()
+    (ws / "profiles" / "Huge.toml").write_text('task = "diffusion-lora"\nestimated_output_gb = 1e9\n'
+                                               '[config]\nbase_model = "tiny:flux"\n')
+    expect(ws, capsys, f"not enough disk space in {ws}: need ~", "pipeline", "run", "--dataset-path", str(good),
+           "--profile", "Huge")
+
+
+def test_existing_output_without_force(ws, capsys, good):
+    (ws / "output" / "good").mkdir(parents=True)
+    (ws / "output" / "good" / "config.toml").write_text("")
+    expect(ws, capsys, f"{ws / 'output' / 'good'} already exists from an earlier run; pass --force", "pipeline",
+           "run", "--dataset-path", str(good), "--profile", "TinyFluxLORA")
+
+
+def test_force_never_deletes_a_folder_the_app_did_not_write(ws, capsys, good):
+    (ws / "output" / "good").mkdir(parents=True)
+    (ws / "output" / "good" / "thesis.docx").write_text("precious")
+    expect(ws, capsys, "was not written by autotrain (no config.toml); --force will not delete it", "pipeline",
+           "run", "--dataset-path", str(good), "--profile", "TinyFluxLORA", "--force")
+
+
+def test_unknown_set_key(ws, capsys, good):
+    expect(ws, capsys, "unknown setting 'lora_rnk' for task diffusion-lora (did you mean 'lora_rank'?)", "pipeline",
+           "run", "--dataset-path", str(good), "--profile", "TinyFluxLORA", "--set", "lora_rnk=8")
+
+
+def test_out_of_range_set_value(ws, capsys, good):
+    expect(ws, capsys, "setting 'learning_rate': Input should be greater than 0 (got -1)", "pipeline", "run",
+           "--dataset-path", str(good), "--profile", "TinyFluxLORA", "--set", "learning_rate=-1")
+
+
+def test_bad_gpu_ids(ws, capsys, good):
+    expect(ws, capsys, "--gpu-ids expects comma-separated GPU numbers", "pipeline", "run", "--dataset-path",
+           str(good), "--profile", "TinyFluxLORA", "--gpu-ids", "first")
+
+
+def test_classification_needs_two_class_folders(ws, capsys, tmp_path):
+    make_sample_dataset(tmp_path / "cls" / "cats", count=3, size=32)
+    expect(ws, capsys, "has one class (cats); a classifier needs at least 2", "pipeline", "run", "--dataset-path",
+           str(tmp_path / "cls"), "--profile", "TinyImageClassification")
+
+
+def test_diffusion_profile_on_class_folders_says_what_to_do(ws, capsys, tmp_path):
+    make_sample_dataset(tmp_path / "cls" / "cats", count=3, size=32)
+    expect(ws, capsys, "they are in sub-folders (cats): move them up", "pipeline", "run", "--dataset-path",
+           str(tmp_path / "cls"), "--profile", "TinyFluxLORA")

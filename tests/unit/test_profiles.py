@@ -1,0 +1,60 @@
+"""Every shipped profile loads and validates; user profiles appear; precedence is defaults < profile < overrides."""
+
+import pytest
+
+from autotrain_gradio.profiles import SHIPPED_DIR, ProfileError, get_profile, list_profiles, load_profile_file
+
+SHIPPED = ["Flux", "FluxLORA", "ImageClassification", "SD15-LoRA", "SDXL", "SDXL-LoRA", "TinyFluxLORA",
+           "TinyImageClassification"]
+
+
+def test_shipped_profiles_are_all_there():
+    assert sorted(p.stem for p in SHIPPED_DIR.glob("*.toml")) == SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_profile_loads_and_validates(name):
+    prof = load_profile_file(SHIPPED_DIR / f"{name}.toml")
+    cfg = prof.build()
+    assert cfg.task == prof.task
+    assert cfg.base_model
+    assert prof.description
+
+
+def test_profile_values_win_over_model_defaults_and_overrides_win_over_profile():
+    prof = get_profile("FluxLORA")
+    assert prof.build().lora_rank == 16
+    assert prof.build({"lora_rank": 64}).lora_rank == 64
+    assert prof.build().learning_rate == 1e-4
+    vit = get_profile("ImageClassification").build()
+    assert (vit.learning_rate, vit.epochs, vit.batch_size, vit.warmup_ratio) == (5e-5, 3, 8, 0.1)
+    assert vit.base_model == "google/vit-base-patch16-224"
+
+
+def test_user_profile_folder_adds_a_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOTRAIN_PROFILES_DIR", str(tmp_path))
+    (tmp_path / "MyStyle.toml").write_text('task = "diffusion-lora"\ndescription = "mine"\n'
+                                           '[config]\nmodel_type = "sd15"\nlora_rank = 8\n')
+    assert "MyStyle" in list_profiles()
+    assert get_profile("mystyle").build().lora_rank == 8
+
+
+def test_workspace_profile_folder_adds_a_profile(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "Ws.toml").write_text('task = "image-classification"\n')
+    assert "Ws" in list_profiles(tmp_path)
+
+
+def test_broken_profile_is_reported_with_its_path(tmp_path):
+    bad = tmp_path / "Bad.toml"
+    bad.write_text('task = "diffusion-lora"\n[config]\nlora_rank = -1\n')
+    with pytest.raises(ProfileError, match=r"Bad.toml: setting 'lora_rank'"):
+        load_profile_file(bad)
+    bad.write_text('task = "diffusion-lora"\nlora_rank = 4\n')
+    with pytest.raises(ProfileError, match=r"unknown top-level keys \['lora_rank'\]"):
+        load_profile_file(bad)
+
+
+def test_unknown_profile_lists_valid_ones():
+    with pytest.raises(ProfileError, match=r"unknown profile 'Nope'; valid profiles: Flux, FluxLORA"):
+        get_profile("Nope")
