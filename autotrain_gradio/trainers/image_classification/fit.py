@@ -1,0 +1,171 @@
+"""The training run proper, once the data folder has been checked: model -> training arguments -> train (or
+resume) -> final evaluation -> save the model, processor and a model card into output/<name>/model/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from autotrain_gradio.config import ImageClassificationConfig
+from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.trainers.common import RunContext
+from autotrain_gradio.trainers.image_classification.callback import EventsCallback, eval_metrics
+from autotrain_gradio.trainers.image_classification.data import ClassificationData, ImageFolderDataset
+
+# Our optimizer names -> the Trainer's `optim` names. prodigy is not built into transformers: handled below.
+OPTIMIZERS = {"adamw": "adamw_torch", "adamw8bit": "adamw_bnb_8bit", "adafactor": "adafactor"}
+
+
+def compute_metrics(pred) -> dict[str, float]:
+    """Accuracy and macro F1 (mean over the classes present in labels or predictions)."""
+    logits, labels = pred.predictions, pred.label_ids
+    preds = np.asarray(logits).argmax(-1)
+    f1s = []
+    for c in np.union1d(labels, preds):
+        tp = np.sum((preds == c) & (labels == c))
+        denom = np.sum(preds == c) + np.sum(labels == c)
+        f1s.append(2 * tp / denom if denom else 0.0)
+    return {"accuracy": float(np.mean(preds == labels)), "f1_macro": float(np.mean(f1s))}
+
+
+def training_arguments(cfg: ImageClassificationConfig, ctx: RunContext, evaluate: bool) -> TrainingArguments:
+    """The config mapped onto TrainingArguments; checkpoints go to output/<name>/checkpoints/."""
+    cuda = torch.cuda.is_available()
+    eval_strategy = "epoch" if evaluate and (cfg.eval_every_epoch or cfg.early_stopping_patience) else "no"
+    return TrainingArguments(
+        output_dir=str(ctx.paths.checkpoints_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        # A float below 1 is read as a fraction of the total steps.
+        warmup_steps=cfg.warmup_steps or cfg.warmup_ratio,
+        optim=OPTIMIZERS.get(cfg.optimizer, "adamw_torch"),
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        bf16=cuda and cfg.mixed_precision == "bf16",
+        fp16=cuda and cfg.mixed_precision == "fp16",
+        use_cpu=not cuda,
+        logging_strategy="steps",
+        logging_steps=cfg.log_every,
+        eval_strategy=eval_strategy,
+        save_strategy="steps" if cfg.checkpoint_every else "no",
+        save_steps=cfg.checkpoint_every or 500,
+        save_total_limit=cfg.keep_checkpoints,
+        metric_for_best_model="eval_loss" if cfg.early_stopping_patience else None,
+        greater_is_better=False if cfg.early_stopping_patience else None,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+
+
+def _prodigy(model: torch.nn.Module, cfg: ImageClassificationConfig) -> torch.optim.Optimizer:
+    try:
+        from prodigyopt import Prodigy
+    except ImportError:
+        raise ValueError("optimizer 'prodigy' needs the prodigyopt package: pip install prodigyopt "
+                         "(or set optimizer='adamw')") from None
+    return Prodigy(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def write_model_card(path: Path, cfg: ImageClassificationConfig, data: ClassificationData,
+                     metrics: dict[str, Any]) -> None:
+    """A short README.md: what was trained on what, the final metrics, and how to use it."""
+    # The Hub validates base_model as a repo id: leave it out for tiny:* and local folders.
+    hub_id = cfg.base_model if "/" in cfg.base_model and not Path(cfg.base_model).exists() else ""
+    base_line = f"base_model: {hub_id}\n" if hub_id else ""
+    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
+    path.write_text(f"""---
+library_name: transformers
+pipeline_tag: image-classification
+{base_line}tags: [autotrain-gradio, image-classification]
+---
+
+# {cfg.name}
+
+Image classifier fine-tuned from `{cfg.base_model}` with autotrain-gradio on {len(data.train)} training and
+{len(data.valid)} validation images.
+
+Classes ({len(data.labels)}): {", ".join(data.labels)}
+
+| metric | value |
+|---|---|
+{rows}
+
+```python
+from transformers import pipeline
+
+classify = pipeline("image-classification", model="path/to/model")
+print(classify("image.jpg"))
+```
+""", encoding="utf-8")
+
+
+def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationData) -> dict[str, Any]:
+    """Train, evaluate and save an image classifier on checked data; returns {"model": path, "metrics": {...}},
+    or {"checkpoint": path} when stopped early by a signal."""
+    # --- model: a fresh head sized to our classes (ignore_mismatched_sizes drops the pretrained one) ---------
+    set_seed(cfg.seed)
+    source = resolve_model(cfg.base_model)
+    processor = AutoImageProcessor.from_pretrained(source)
+    model = AutoModelForImageClassification.from_pretrained(
+        source, num_labels=len(data.labels), label2id=data.label2id, id2label=data.id2label,
+        ignore_mismatched_sizes=True)
+
+    # --- trainer -------------------------------------------------------------------------------------------
+    callbacks = [EventsCallback(ctx)]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(cfg, ctx, evaluate=bool(data.valid)),
+        train_dataset=ImageFolderDataset(data.train, processor),
+        eval_dataset=ImageFolderDataset(data.valid, processor) if data.valid else None,
+        processing_class=processor,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+        optimizers=(_prodigy(model, cfg), None) if cfg.optimizer == "prodigy" else (None, None),
+    )
+
+    # --- train, or continue from the newest checkpoint -----------------------------------------------------
+    resume_from = None
+    if ctx.resume:
+        resume_from = get_last_checkpoint(str(ctx.paths.checkpoints_dir)) if ctx.paths.checkpoints_dir.is_dir() \
+            else None
+        ctx.log(f"resuming from {resume_from}" if resume_from else
+                f"nothing to resume in {ctx.paths.checkpoints_dir}: starting from step 0",
+                level="info" if resume_from else "warning")
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    ctx.extra["step"] = trainer.state.global_step
+    if ctx.stop_requested:
+        # The callback saved a checkpoint; the partly trained weights do not go to model/.
+        return {"checkpoint": get_last_checkpoint(str(ctx.paths.checkpoints_dir))}
+
+    # --- final evaluation and export -----------------------------------------------------------------------
+    metrics: dict[str, Any] = {"train_loss": round(float(result.training_loss), 6)}
+    if data.valid:
+        metrics.update(eval_metrics(trainer.evaluate()))
+    model_dir = ctx.paths.model_dir
+    trainer.save_model(str(model_dir))  # weights, config (with label names) and the image processor
+    if ctx.is_main:
+        write_model_card(model_dir / "README.md", cfg, data, metrics)
+    ctx.log(f"model saved to {model_dir}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return {"model": str(model_dir), "metrics": metrics}
