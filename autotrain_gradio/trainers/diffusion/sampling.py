@@ -1,0 +1,80 @@
+"""Sample images during and after training: the base pipeline loaded from disk around the denoiser being trained
+(its LoRA adapter active), one PNG per prompt with a fixed seed so images are comparable from step to step."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import torch
+
+from autotrain_gradio.config import DiffusionConfig
+
+_PIPELINES = {"flux": "FluxPipeline", "sdxl": "StableDiffusionXLPipeline", "sd15": "StableDiffusionPipeline"}
+
+
+def sample_path(out_dir: Path, step: int, index: int) -> Path:
+    """out_dir/step-000120-0.png: sorted by step, then prompt."""
+    return Path(out_dir) / f"step-{step:06d}-{index}.png"
+
+
+def expand_prompt(prompt: str, trigger_word: str) -> str:
+    """`{trigger}` in a sample prompt becomes the run's trigger word (or disappears when there is none)."""
+    return " ".join(prompt.replace("{trigger}", trigger_word).split())
+
+
+def _weights_dtype(denoiser: torch.nn.Module) -> torch.dtype:
+    """The dtype of the frozen base weights (not the fp32 LoRA params); float32 when they are quantized."""
+    for name, param in denoiser.named_parameters():
+        if "lora_" not in name and param.is_floating_point():
+            return param.dtype
+    return torch.float32
+
+
+def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Module, device: torch.device):
+    """The family's diffusers pipeline from model_path with `transformer=`/`unet=` replaced by `denoiser`."""
+    import diffusers
+
+    part = "transformer" if cfg.model_type == "flux" else "unet"
+    pipe_cls = getattr(diffusers, _PIPELINES[cfg.model_type])
+    extra = {"safety_checker": None, "requires_safety_checker": False} if cfg.model_type == "sd15" else {}
+    pipe = pipe_cls.from_pretrained(model_path, dtype=_weights_dtype(denoiser), **{part: denoiser}, **extra)
+    # Only the freshly loaded parts move; the denoiser is already where training keeps it.
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module) and name != part:
+            component.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@torch.no_grad()
+def render_samples(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Module, prompts: list[str], step: int,
+                   out_dir: Path, device: torch.device) -> list[Path]:
+    """Render each prompt (seed cfg.sample_seed + i, cfg.sample_steps steps, cfg.resolution square) with the
+    denoiser as it is now, save out_dir/step-XXXXXX-i.png, free the pipeline and return the paths. The denoiser's
+    train/eval mode is restored afterwards."""
+    if not prompts:
+        return []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    was_training = denoiser.training
+    denoiser.eval()
+    pipe = build_pipeline(cfg, model_path, denoiser, device)
+    extra = {"max_sequence_length": cfg.max_sequence_length} if cfg.model_type == "flux" else {}
+    paths: list[Path] = []
+    try:
+        for i, prompt in enumerate(prompts):
+            # A CPU generator gives the same starting noise on every device.
+            generator = torch.Generator("cpu").manual_seed(cfg.sample_seed + i)
+            image = pipe(expand_prompt(prompt, cfg.trigger_word), num_inference_steps=cfg.sample_steps,
+                         height=cfg.resolution, width=cfg.resolution, generator=generator, **extra).images[0]
+            path = sample_path(out_dir, step, i)
+            image.save(path)
+            paths.append(path)
+    finally:
+        del pipe
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        denoiser.train(was_training)
+    return paths
