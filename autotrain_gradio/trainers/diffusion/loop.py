@@ -1,0 +1,310 @@
+"""The diffusion training loop: Flux / SDXL / SD1.5, LoRA or full fine-tune, one process or DDP.
+
+Reads top to bottom: processes and precision, preflight, data and the latent / text cache, the model, optimizer
+and schedule, resume, the loop (micro-batches, optimizer step, events, checkpoints, samples, stop), the export.
+`train(cfg, ctx)` is called by `autotrain_gradio.train`, which writes the `end` event around it.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from autotrain_gradio.config import DiffusionConfig, config_digest
+from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.trainers.common import RunContext, StepClock
+from autotrain_gradio.trainers.diffusion import checkpoint, models
+from autotrain_gradio.trainers.diffusion.data import (
+    Cache,
+    DiffusionDataset,
+    captions_to_encode,
+    collate,
+    epoch_batches,
+    pixels,
+    scan,
+)
+
+OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "bitsandbytes"), "prodigy": ("prodigyopt", "prodigyopt")}
+
+
+def make_optimizer(cfg: DiffusionConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    """AdamW, AdamW8bit (bitsandbytes), Adafactor (transformers) or Prodigy (prodigyopt); a missing optional
+    package fails here, before any step, with the pip line."""
+    if cfg.optimizer in OPTIONAL_OPTIMIZERS:
+        module, pip = OPTIONAL_OPTIMIZERS[cfg.optimizer]
+        try:
+            lib = __import__(module)
+        except ImportError:
+            raise ImportError(f"optimizer={cfg.optimizer!r} needs {pip}: pip install {pip}") from None
+        if cfg.optimizer == "adamw8bit":
+            return lib.optim.AdamW8bit(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        return lib.Prodigy(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        # a fixed learning rate: the schedule below drives it, as with the other optimizers
+        return Adafactor(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, scale_parameter=False,
+                         relative_step=False, warmup_init=False)
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def read_prompts(cfg: DiffusionConfig, prompts_file: Path) -> list[str]:
+    """sample_prompts.txt (one per line) when present, else the config's; {trigger} filled in."""
+    lines = prompts_file.read_text(encoding="utf-8").splitlines() if prompts_file.is_file() else cfg.sample_prompts
+    return [p.strip().replace("{trigger}", cfg.trigger_word).strip(" ,") for p in lines if p.strip()]
+
+
+def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
+    """Train, checkpoint, sample and export as cfg says; returns {format: path} of the written model files."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+    from autotrain_gradio.trainers.diffusion.preflight import preflight
+
+    # --- processes, device, precision -------------------------------------------------------------------
+    cuda = torch.cuda.is_available()
+    precision = cfg.mixed_precision if cuda else "no"  # autocast on CPU is slower and not what a GPU run does
+    # Only a trained SDXL first text encoder has weights off the loss path (its last layer: SDXL reads the
+    # penultimate one), which DDP must be told about.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.task == "diffusion-full" and cfg.train_text_encoder)
+    accelerator = Accelerator(mixed_precision=precision, cpu=not cuda, kwargs_handlers=[ddp])
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    is_main, events = accelerator.is_main_process, ctx.events
+    if precision != cfg.mixed_precision:
+        ctx.log(f"mixed_precision={cfg.mixed_precision!r} -> 'no' on CPU")
+    lora = cfg.task == "diffusion-lora"
+    train_te = not lora and cfg.train_text_encoder
+    if train_te and cfg.model_type == "flux":
+        raise ValueError("train_text_encoder is for sdxl / sd15; a Flux full fine-tune trains the transformer only")
+    weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    frozen_dtype = weight_dtype  # frozen weights run in the low precision; trained ones stay fp32 (below)
+    set_seed(cfg.seed)
+
+    # --- preflight: before any weight is read -----------------------------------------------------------
+    model_path = resolve_model(cfg.base_model)
+    cfg = preflight(cfg, model_path, device)
+    side = models.vae_scale_factor(model_path) * (2 if cfg.model_type == "flux" else 1)
+
+    # --- data and the cache: the VAE and text encoders run once, on rank 0, then are freed --------------
+    items = scan(cfg, side_multiple=side)
+    cache = Cache(cfg, ctx.paths.output_dir / "cache")
+    cached_latents, cached_text = cfg.cache_latents, cfg.cache_text_embeddings and not train_te
+    calls: dict[str, int] = {}  # forward calls of the VAE / text encoders, counted by hooks
+    vae = tokenizers = encoders = None
+
+    def load_encoders(need_vae: bool, need_text: bool) -> None:
+        nonlocal vae, tokenizers, encoders
+        if need_vae and vae is None:
+            vae = models.load_vae(model_path).to(device).requires_grad_(False)
+            models.count_forward_calls({"vae": vae.encoder}, calls)
+        if need_text and encoders is None:
+            te_dtype = torch.float32 if train_te else frozen_dtype
+            tokenizers, encoders = models.load_text_encoders(cfg, model_path, te_dtype)
+            encoders = [e.to(device).requires_grad_(train_te) for e in encoders]
+            models.count_forward_calls({f"text_encoder_{i}": e for i, e in enumerate(encoders)}, calls)
+
+    if is_main:
+        todo_latents = [it for it in items if cached_latents and not cache.latent_path(it).is_file()]
+        todo_text = [c for c in captions_to_encode(items, cfg.caption_dropout)
+                     if cached_text and not cache.text_path(c).is_file()]
+        load_encoders(bool(todo_latents), bool(todo_text))
+        with torch.no_grad():
+            for item in todo_latents:
+                cache.write(cache.latent_path(item), {"latents": models.encode_images(vae, pixels(item)[None])[0]})
+            for caption in todo_text:
+                out = models.encode_prompts(cfg.model_type, tokenizers, encoders, [caption], cfg.max_sequence_length)
+                cache.write(cache.text_path(caption), {k: v[0] for k, v in out.items()})
+        ctx.log(f"cache ready: {len(todo_latents)} latents and {len(todo_text)} captions encoded, "
+                f"{len(items) - len(todo_latents) if cached_latents else 0} latents reused")
+    accelerator.wait_for_everyone()
+    # Keep only what the loop itself must run; drop the rest so its memory is free for training.
+    if cached_latents:
+        vae = None
+    if cached_text:
+        tokenizers = encoders = None
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    load_encoders(not cached_latents, not cached_text)
+    events.emit("log", level="info", message="encoder forward calls while caching", epoch=0,
+                vae_calls=calls.get("vae", 0), text_encoder_calls=sum(v for k, v in calls.items() if k != "vae"))
+
+    dataset = DiffusionDataset(items, cache, cached_latents, cached_text)
+    micro_per_epoch = len(epoch_batches(items, cfg, 0, rank, world))
+    ga = cfg.gradient_accumulation
+    total = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / ga)
+
+    # --- the model: LoRA on a frozen base, or every weight trained ----------------------------------------
+    denoiser = models.load_denoiser(cfg, model_path, frozen_dtype if lora else torch.float32)
+    guidance_embeds = bool(getattr(denoiser.config, "guidance_embeds", False))
+    noise_scheduler = models.load_noise_scheduler(cfg, model_path)
+    if lora:
+        from peft import LoraConfig
+
+        denoiser.requires_grad_(False)
+        denoiser.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                        target_modules=cfg.lora_target_modules or models.LORA_TARGETS[cfg.model_type],
+                                        init_lora_weights="gaussian", use_dora=cfg.use_dora))
+        for p in denoiser.parameters():  # the adapter trains in fp32 even on a bf16 base
+            if p.requires_grad:
+                p.data = p.data.float()
+    if cfg.gradient_checkpointing:
+        denoiser.enable_gradient_checkpointing()
+        if train_te:
+            for e in encoders:
+                e.gradient_checkpointing_enable()
+    denoiser.train()
+    trained = {"denoiser": denoiser}
+    groups = [{"params": [p for p in denoiser.parameters() if p.requires_grad], "lr": cfg.learning_rate}]
+    if train_te:
+        for i, e in enumerate(encoders):
+            e.train()
+            trained[f"text_encoder_{i}"] = e
+        groups.append({"params": [p for e in encoders for p in e.parameters()],
+                       "lr": cfg.text_encoder_lr or cfg.learning_rate})
+    n_trained = sum(p.numel() for g in groups for p in g["params"])
+    n_total = sum(p.numel() for p in denoiser.parameters())
+    ctx.log(f"{cfg.model_type} {'LoRA' if lora else 'full'}: {n_trained:,} trained parameters of {n_total:,}; "
+            f"{total} steps, {micro_per_epoch} batches per epoch per process, {world} process(es)")
+
+    # --- optimizer and schedule ---------------------------------------------------------------------------
+    from diffusers.optimization import get_scheduler
+
+    optimizer = make_optimizer(cfg, groups)
+    warmup = cfg.warmup_steps or round(cfg.warmup_ratio * total)
+    lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+    prepared = accelerator.prepare(*trained.values(), optimizer)  # the schedule is stepped by hand, once a step
+    trained, optimizer = dict(zip(trained, prepared[:-1], strict=True)), prepared[-1]
+    denoiser = trained["denoiser"]
+    if train_te:
+        encoders = [trained[f"text_encoder_{i}"] for i in range(len(encoders))]
+    params = [p for g in groups for p in g["params"]]
+    generator = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)  # noise and timesteps
+
+    # --- resume ----------------------------------------------------------------------------------------
+    step = 0
+    found = checkpoint.newest(ctx.paths.checkpoints_dir) if ctx.resume else None
+    if found is not None:
+        step = checkpoint.load(accelerator, found, trained, lora, optimizer, lr_scheduler, generator)
+        ctx.log(f"resumed from {found.name} (step {step})")
+    elif ctx.resume:
+        ctx.log("resume asked but no checkpoint found: starting from step 0", level="warning")
+    ctx.extra["step"] = step
+    events.emit("start", total_steps=total, step=step, config_digest=config_digest(cfg))
+
+    def save_checkpoint() -> Path:
+        path = checkpoint.save(accelerator, ctx.paths.checkpoints_dir, step, trained, lora, optimizer, lr_scheduler,
+                               generator, cfg.keep_checkpoints, {"total_steps": total, "digest": config_digest(cfg)})
+        events.emit("checkpoint", step=step, path=str(path))
+        return path
+
+    def render(prompts: list[str]) -> None:
+        if is_main and prompts:
+            from autotrain_gradio.trainers.diffusion.sampling import render_samples
+
+            model = accelerator.unwrap_model(denoiser)
+            model.eval()
+            with torch.no_grad():
+                paths = render_samples(cfg, model_path, model, prompts, step, ctx.paths.samples_dir, device)
+            model.train()
+            events.emit("sample", step=step, paths=[str(p) for p in paths], prompts=prompts)
+        accelerator.wait_for_everyone()
+
+    def micro_batches(start: int):
+        """(epoch, batch) from micro-batch number `start` on, across epochs; the order depends on seed only."""
+        epoch, offset = divmod(start, micro_per_epoch)
+        while True:
+            order = epoch_batches(items, cfg, epoch, rank, world)[offset:]
+            loader = torch.utils.data.DataLoader(dataset, batch_sampler=order, collate_fn=collate,
+                                                 num_workers=cfg.dataloader_workers,
+                                                 generator=torch.Generator())  # leaves the global RNG alone
+            for batch in loader:
+                yield epoch, batch
+            epoch, offset = epoch + 1, 0
+
+    # --- the loop ----------------------------------------------------------------------------------------
+    clock, stream = StepClock(total), micro_batches(step * ga)
+    epoch_seen, calls_at_epoch = (step * ga) // micro_per_epoch, dict(calls)
+
+    def report_epoch(epoch: int) -> None:
+        """What the VAE and text encoders ran during an epoch (counted by hooks): 0 once their outputs are cached."""
+        since = {k: v - calls_at_epoch.get(k, 0) for k, v in calls.items()}
+        events.emit("log", level="info", message=f"epoch {epoch + 1} done", epoch=epoch + 1,
+                    vae_calls=since.get("vae", 0), text_encoder_calls=sum(v for k, v in since.items() if k != "vae"))
+    while step < total:
+        losses = []
+        for micro in range(ga):
+            epoch, batch = next(stream)
+            if epoch != epoch_seen:
+                report_epoch(epoch_seen)
+                epoch_seen, calls_at_epoch = epoch, dict(calls)
+            sync = micro == ga - 1  # DDP all-reduces gradients only on the last micro-batch
+            with nullcontext() if sync else accelerator.no_sync(denoiser), accelerator.autocast():
+                with torch.set_grad_enabled(train_te):
+                    if "latents" in batch:
+                        latents = batch["latents"].to(device)
+                    else:
+                        with torch.no_grad():
+                            latents = models.encode_images(vae, batch["pixels"])
+                    if "prompt_embeds" in batch:
+                        cond = {k: batch[k].to(device, frozen_dtype) for k in batch if k.endswith("prompt_embeds")}
+                    else:
+                        cond = models.encode_prompts(cfg.model_type, tokenizers, encoders, batch["caption"],
+                                                     cfg.max_sequence_length)
+                latents = latents.float()
+                if cfg.model_type == "flux":
+                    loss = models.flux_loss(denoiser, cfg, latents, cond, generator, guidance_embeds)
+                else:
+                    loss = models.unet_loss(denoiser, cfg, noise_scheduler, latents, cond, generator, batch)
+                accelerator.backward(loss / ga)
+            losses.append(loss.detach())
+        if cfg.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        ctx.extra["step"] = step
+
+        loss_value = accelerator.reduce(torch.stack(losses).mean(), reduction="mean").item()
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss is {loss_value} at step {step}: lower learning_rate, or use bf16 "
+                                     "instead of fp16")
+        if step % cfg.log_every == 0 or step == total:
+            it_s, eta_s = clock.tick(step)
+            events.emit("step", step=step, total=total, epoch=round(step * ga / micro_per_epoch, 3),
+                        loss=round(loss_value, 6), lr=lr_scheduler.get_last_lr()[0], it_s=it_s, eta_s=eta_s)
+
+        # Every rank must agree to stop, or the others would wait forever in the next all-reduce.
+        stop = torch.tensor(float(ctx.stop_requested), device=device)
+        if accelerator.reduce(stop, reduction="sum").item() > 0:
+            ctx.stop_requested = True
+            return {"checkpoint": str(save_checkpoint())}
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            save_checkpoint()
+        if cfg.sample_every and step % cfg.sample_every == 0 and step < total:
+            render(read_prompts(cfg, ctx.paths.sample_prompts))
+
+    # --- export: the final model, samples, the Hub -------------------------------------------------------
+    report_epoch(epoch_seen)
+    accelerator.wait_for_everyone()
+    outputs: dict = {}
+    if is_main:
+        from autotrain_gradio.trainers.diffusion import export
+
+        model = accelerator.unwrap_model(denoiser)
+        if lora:
+            outputs = export.save_lora(cfg, model, ctx.paths.model_dir, step)
+        else:
+            trained_te = [accelerator.unwrap_model(e) for e in encoders] if train_te else None
+            outputs = export.save_full(cfg, model, trained_te, ctx.paths.model_dir, step)
+        ctx.log(f"model written to {ctx.paths.model_dir}")
+        if cfg.push_to_hub:
+            outputs["hub"] = export.push_to_hub(cfg, ctx.paths.model_dir)
+    accelerator.wait_for_everyone()
+    render(read_prompts(cfg, ctx.paths.sample_prompts))
+    return outputs
