@@ -148,6 +148,7 @@ def _open(workspace: str | Path, job_ids: list[int]):
 
 def monitor_job(workspace: str | Path, job_id: int, stream: TextIO = sys.stdout, interval: float = 1.0) -> int:
     """Follow one job until it ends; returns 0 completed, 1 failed, 143 cancelled (the trainer's own codes)."""
+    from autotrain_gradio.jobs.launch import poll_events
     from autotrain_gradio.jobs.scheduler import job_tailer
 
     store, (job,) = _open(workspace, [job_id])
@@ -161,7 +162,7 @@ def monitor_job(workspace: str | Path, job_id: int, stream: TextIO = sys.stdout,
             position = next((i + 1 for i, q in enumerate(queue) if q.id == job.id), 0)
             return f"{ICONS['queued']} {job.name}: queued ({position} of {len(queue)})", job.done
         tailer = tailer or job_tailer(job)  # only once launched: events_offset is set at launch
-        state.update(tailer.poll())
+        state.update(poll_events(tailer))
         return progress_line(state, queue=len(queue)), job.done
 
     try:
@@ -176,11 +177,12 @@ def monitor_batch(workspace: str | Path, job_ids: list[int], stream: TextIO = sy
                   interval: float = 1.0) -> int:
     """Follow a batch of jobs with `batch_line` until all have ended, noting each result as it comes.
     Returns 0 if every job completed, else 1."""
+    from autotrain_gradio.jobs.launch import poll_events
     from autotrain_gradio.jobs.scheduler import job_tailer
 
     store, jobs = _open(workspace, job_ids)
     states: dict[int, RunState] = {j.id: RunState() for j in jobs}
-    tailers: dict[int, object] = {}
+    tailers: dict = {}
     noted: set[int] = set()
     follower = Follower(stream)
     try:
@@ -189,7 +191,7 @@ def monitor_batch(workspace: str | Path, job_ids: list[int], stream: TextIO = sy
             for job in jobs:
                 if job.pid is not None and job.status != "queued":
                     tailer = tailers.setdefault(job.id, job_tailer(job))
-                    states[job.id].update(tailer.poll())  # type: ignore[attr-defined]
+                    states[job.id].update(poll_events(tailer))
                 if job.done and job.id not in noted:
                     noted.add(job.id)
                     follower.note(_result(job, states[job.id]))

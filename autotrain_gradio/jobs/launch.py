@@ -118,11 +118,17 @@ def signal_group(pid: int, sig: int) -> bool:
 # --- the --immediate path -------------------------------------------------------------------------------------
 
 
-def _events_size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """Size of a regular file; 0 when it is missing or not a file."""
+    return path.stat().st_size if path.is_file() else 0
+
+
+def poll_events(tailer: EventTailer) -> list[dict]:
+    """New events, or none when the events file cannot be read (a watcher must not die of a broken run)."""
     try:
-        return path.stat().st_size
+        return tailer.poll()
     except OSError:
-        return 0
+        return []
 
 
 def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None, resume: bool = False,
@@ -134,7 +140,7 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
 
     paths = run_paths(load_config(config_path).output_dir)
     tailer = EventTailer(paths.events)
-    tailer.offset = _events_size(paths.events)  # earlier runs' events are not this run's progress
+    tailer.offset = file_size(paths.events)  # earlier runs' events are not this run's progress
     state = RunState()
     proc = spawn(config_path, paths.log_dir / "train.log", gpu_ids=gpu_ids, resume=resume)
     follower = Follower(stream) if monitor else None
@@ -152,8 +158,8 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
                 follower.note("stopping: waiting for the trainer to write a checkpoint (Ctrl-C again to kill)"
                               if interrupts == 1 else "killed")
         if follower:
-            follower.show(progress_line(state.update(tailer.poll())))
-    state.update(tailer.poll())
+            follower.show(progress_line(state.update(poll_events(tailer))))
+    state.update(poll_events(tailer))
     if follower:
         follower.show(progress_line(state))
         follower.note(f"{paths.name}: {state.status if state.status != 'running' else 'exited'}"

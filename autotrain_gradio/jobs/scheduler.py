@@ -20,11 +20,20 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from autotrain_gradio.config import load_config
 from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
-from autotrain_gradio.jobs.launch import pid_alive, pid_start_time, signal_group, spawn, visible_gpus
+from autotrain_gradio.jobs.launch import (
+    file_size,
+    pid_alive,
+    pid_start_time,
+    poll_events,
+    signal_group,
+    spawn,
+    visible_gpus,
+)
 from autotrain_gradio.jobs.store import Job, JobStore
 from autotrain_gradio.workspace import logs_dir, workspace_root
 
@@ -42,17 +51,14 @@ class JobError(RuntimeError):
 def job_tailer(job: Job) -> EventTailer:
     """A tailer over this job's events only: what earlier runs of the same name wrote is skipped."""
     tailer = EventTailer(job.events_path)
-    try:
-        size = job.events_path.stat().st_size
-    except OSError:
-        size = 0
+    size = file_size(job.events_path)
     tailer.offset = job.events_offset if job.events_offset <= size else 0  # the file was replaced: read it all
     return tailer
 
 
 def job_state(job: Job) -> RunState:
     """The RunState folded from this job's events."""
-    return RunState().update(job_tailer(job).poll())
+    return RunState().update(poll_events(job_tailer(job)))
 
 
 def _last_log_line(job: Job) -> str:
@@ -175,7 +181,7 @@ class Worker:
 
     def launch(self, job: Job) -> None:
         try:
-            offset = job.events_path.stat().st_size if job.events_path.exists() else 0
+            offset = file_size(job.events_path)
             proc = spawn(job.config_path, job.log_path, gpu_ids=job.assigned_gpus or None, resume=job.resume)
         except OSError as err:
             self.store.finish(job.id, "failed", error=f"could not start the trainer: {err}")
@@ -214,7 +220,7 @@ class Worker:
     def track(self) -> None:
         """Copy each running job's step and total from its events into the store (for `train list`)."""
         for job_id, tailer in self.tailers.items():
-            events = tailer.poll()
+            events = poll_events(tailer)
             if not events:
                 continue
             step, total = self.progress.get(job_id, (0, 0))
@@ -234,7 +240,12 @@ class Worker:
     def run(self) -> None:
         idle_since: float | None = None
         while True:
-            if self.tick():
+            try:
+                busy = self.tick()
+            except Exception:  # noqa: BLE001 - a bad row or file must not strand the whole queue
+                self.log("error in the scheduling loop:\n" + traceback.format_exc())
+                busy = True
+            if busy:
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
@@ -306,7 +317,8 @@ def cancel(workspace: str | Path, job_id: int, *, wait: bool = True, grace: floa
     """Cancel a job. Queued: marked cancelled. Running: SIGTERM to its process group (the trainer writes a
     checkpoint and ends cancelled); with `wait`, block until it ends, SIGKILL after `grace` seconds (default:
     the job's kill_grace). Returns the job as it stands afterwards."""
-    store = JobStore(workspace_root(workspace))
+    workspace = workspace_root(workspace)
+    store = JobStore(workspace)
     try:
         job = _get(store, job_id)
         if job.status == "queued" and store.update(job.id, where_status="queued", status="cancelled",
@@ -320,13 +332,17 @@ def cancel(workspace: str | Path, job_id: int, *, wait: bool = True, grace: floa
         if job.pid and pid_alive(job.pid, job.pid_start):
             signal_group(job.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
+        gone_since: float | None = None
         while wait:
             job = _get(store, job_id)
             if job.done:
                 break
             if job.pid and not pid_alive(job.pid, job.pid_start):
-                job = settle(store, job)
-                break
+                # The worker records the exit code too; give it a moment before settling from the events alone.
+                gone_since = gone_since or time.monotonic()
+                if worker_pid(workspace) is None or time.monotonic() - gone_since > 3:
+                    job = settle(store, job)
+                    break
             if time.monotonic() > deadline and job.pid:
                 signal_group(job.pid, signal.SIGKILL)
             time.sleep(0.1)

@@ -1,0 +1,223 @@
+"""The job queue end to end with real processes: submitters, the detached worker, and the real trainer
+(`python -m autotrain_gradio.train`) on the tiny ViT.
+
+Covers: 20 jobs from 4 processes each run once within max-concurrent; cancel -> checkpoint -> resume finishes;
+kill -9 of the worker mid-run -> restart re-attaches the live trainer, fails the vanished one and keeps the queue
+order; a failing job ends `failed` with the trainer's error and `train monitor` exits 1; the CLI table and logs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from autotrain_gradio.cli import main as cli_main
+from autotrain_gradio.config import ImageClassificationConfig, save_config
+from autotrain_gradio.events import read_events
+from autotrain_gradio.jobs import JobStore, cancel, ensure_worker, resume, submit, worker_pid
+from autotrain_gradio.jobs.launch import pid_alive
+from autotrain_gradio.monitor import monitor_job
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    # Workers and trainers inherit this: two shared cores, several processes at once.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy") / "colours"
+    for name, rgb in {"red": (220, 30, 30), "blue": (30, 40, 220)}.items():
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (32, 32), rgb).save(root / name / f"{i}.png")
+    return root
+
+
+def _config(ws: Path, name: str, data_dir: Path, **overrides) -> Path:
+    settings = dict(name=name, base_model="tiny:vit", data_dir=str(data_dir), output_dir=str(ws / "output" / name),
+                    batch_size=2, max_steps=20, learning_rate=1e-3, lr_scheduler="constant", seed=0,
+                    eval_every_epoch=False, valid_split=0.0)
+    cfg = ImageClassificationConfig(**{**settings, **overrides})
+    return save_config(cfg, Path(cfg.output_dir) / "config.toml")
+
+
+def _fast_fail_config(ws: Path, name: str) -> Path:
+    """A valid config whose trainer fails within a second, before torch loads: its events.jsonl is a folder, so
+    the harness cannot open its event stream (a real trainer crash, with no `end` event)."""
+    config = _config(ws, name, ws / "nothing")
+    (config.parent / "log" / "events.jsonl").mkdir(parents=True)
+    return config
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _jobs(ws: Path):
+    store = JobStore(ws)
+    try:
+        return store.list()
+    finally:
+        store.close()
+
+
+def _all_done(ws: Path, n: int):
+    jobs = _jobs(ws)
+    return jobs if len(jobs) == n and all(j.done for j in jobs) else None
+
+
+def _max_overlap(jobs) -> int:
+    marks = sorted([(j.started, 1) for j in jobs] + [(j.finished, -1) for j in jobs], key=lambda m: (m[0], m[1]))
+    running = peak = 0
+    for _, delta in marks:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    yield tmp_path
+    # Leave nothing behind: a worker that outlives the test, or trainers of a failed assertion.
+    for job in _jobs(tmp_path):
+        if job.status == "running" and pid_alive(job.pid, job.pid_start):
+            os.killpg(job.pid, signal.SIGKILL)
+    pid = worker_pid(tmp_path)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+
+
+SUBMITTER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from autotrain_gradio.jobs import submit
+    ws, who, go = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    time.sleep(max(0.0, go - time.time()))  # all four submit at the same moment
+    for i in range(5):
+        name = f"{who}-{i}"
+        submit(ws, name=name, profile="TinyImageClassification", config_path=ws / "output" / name / "config.toml",
+               max_concurrent=3)
+""")
+
+
+def test_twenty_jobs_from_four_processes_each_run_once_within_max_concurrent(workspace):
+    ws = workspace
+    names = [f"p{p}-{i}" for p in range(4) for i in range(5)]
+    for name in names:
+        _fast_fail_config(ws, name)
+    go = time.time() + 3.0
+    submitters = [subprocess.Popen([sys.executable, "-c", SUBMITTER, str(ws), f"p{p}", str(go)]) for p in range(4)]
+    assert [s.wait(timeout=60) for s in submitters] == [0, 0, 0, 0]
+
+    jobs = _wait(lambda: _all_done(ws, 20), 150, "20 jobs to finish")
+    assert sorted(j.name for j in jobs) == sorted(names)
+    for job in jobs:
+        # Each ran, exactly once, and failed with the trainer's own error text.
+        assert job.status == "failed" and job.exit_code == 1, job
+        assert "IsADirectoryError" in job.error and "events.jsonl" in job.error, job.error
+        assert job.log_path.read_text().count("Traceback (most recent call last)") == 1
+        assert job.started is not None and job.finished >= job.started
+    peak = _max_overlap(jobs)
+    assert 2 <= peak <= 3, peak
+    # One worker launched every job once (a second worker, had one started, would find the lock held).
+    worker_log = (ws / "logs" / "worker.log").read_text()
+    for job in jobs:
+        assert worker_log.count(f"started job {job.id} ") == 1
+    _wait(lambda: worker_pid(ws) is None, 20, "the idle worker to exit")
+
+
+def test_cancel_writes_a_checkpoint_and_resume_finishes(workspace, toy_data):
+    ws = workspace
+    config = _config(ws, "long", toy_data, max_steps=300)
+    job = submit(ws, name="long", profile="TinyImageClassification", config_path=config)
+    _wait(lambda: JobStore(ws).get(job.id).last_step >= 3, 120, "the trainer's first steps")
+
+    t0 = time.monotonic()
+    done = cancel(ws, job.id)
+    assert time.monotonic() - t0 < 10
+    assert done.status == "cancelled" and done.error == ""
+    assert done.exit_code in (143, None)  # None: `cancel` saw the trainer gone before the worker reaped it
+    checkpoints = list((config.parent / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints, "the trainer writes a checkpoint when cancelled"
+    stopped_at = done.last_step
+    assert 3 <= stopped_at < 300
+
+    again = resume(ws, job.id)
+    assert again.status == "queued" and again.resume
+    with open(os.devnull, "w") as sink:
+        assert monitor_job(ws, job.id, sink, interval=0.5) == 0
+    final = JobStore(ws).get(job.id)
+    assert final.status == "completed" and final.last_step == final.total_steps == 300
+    events = read_events(final.events_path)
+    resumed_start = [e for e in events if e["type"] == "start"][-1]
+    assert resumed_start["step"] >= stopped_at - 1  # continued from the checkpoint, not from step 0
+    assert (config.parent / "model" / "config.json").is_file()
+
+
+def test_worker_killed_mid_run_restart_reattaches_fails_the_vanished_and_keeps_order(workspace, toy_data):
+    ws = workspace
+    survivor = submit(ws, name="survivor", profile="p", config_path=_config(ws, "survivor", toy_data, max_steps=120),
+                      max_concurrent=2)
+    victim = submit(ws, name="victim", profile="p", config_path=_config(ws, "victim", toy_data, max_steps=2000),
+                    max_concurrent=2)
+    waiting = [submit(ws, name=f"later{i}", profile="p", config_path=_fast_fail_config(ws, f"later{i}"),
+                      max_concurrent=2) for i in range(2)]
+    store = JobStore(ws)
+    _wait(lambda: all(store.get(j.id).last_step >= 1 for j in (survivor, victim)), 120, "both trainers stepping")
+    worker = worker_pid(ws)
+    victim_pid = store.get(victim.id).pid
+    os.kill(worker, signal.SIGKILL)
+    os.killpg(victim_pid, signal.SIGKILL)
+    _wait(lambda: worker_pid(ws) is None and not pid_alive(victim_pid), 10, "worker and victim to die")
+    assert store.get(survivor.id).status == "running" and pid_alive(store.get(survivor.id).pid)
+    assert [j.status for j in store.queued()] == ["queued", "queued"]
+
+    assert ensure_worker(ws) is not None
+    _wait(lambda: _all_done(ws, 4), 150, "every job to end")
+    jobs = {j.id: j for j in store.list()}
+    assert jobs[survivor.id].status == "completed" and jobs[survivor.id].last_step == 120
+    assert jobs[victim.id].status == "failed"
+    assert jobs[victim.id].error == f"trainer process disappeared (pid {victim_pid})"
+    first, second = (jobs[j.id] for j in waiting)
+    assert first.started < second.started  # queue order kept across the restart
+    log = (ws / "logs" / "worker.log").read_text()
+    assert f"re-attached to job {survivor.id} " in log
+    store.close()
+
+
+def test_failing_job_is_failed_with_the_trainer_error_and_monitor_exits_nonzero(workspace, toy_data, capsys):
+    ws = workspace
+    config = _config(ws, "broken", toy_data, base_model=str(ws / "no-such-model"))
+    job = submit(ws, name="broken", profile="TinyImageClassification", config_path=config)
+    assert cli_main(["--workspace", str(ws), "train", "monitor", "--job", str(job.id), "--interval", "0.5"]) == 1
+    out = capsys.readouterr().out
+    final = JobStore(ws).get(job.id)
+    end = [e for e in read_events(final.events_path) if e["type"] == "end"][-1]
+    assert final.status == "failed" and final.exit_code == 1
+    assert final.error == end["error"] and "no-such-model" in final.error
+    assert f"❌ broken: failed: {final.error}" in out
+
+    assert cli_main(["--workspace", str(ws), "train", "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["ID", "NAME", "PROFILE", "STATUS", "PROGRESS", "GPU", "STARTED", "DURATION"]
+    assert table[1].split()[:4] == [str(job.id), "broken", "TinyImageClassification", "failed"]
+    assert cli_main(["--workspace", str(ws), "train", "logs", "--job", str(job.id), "--tail", "1"]) == 0
+    assert "error: training failed:" in capsys.readouterr().out
+    assert cli_main(["--workspace", str(ws), "train", "resume", "--job", "999"]) == 2
