@@ -1,6 +1,6 @@
 """The image-classification trainer end to end: the real `python -m autotrain_gradio.train` subprocess on a toy set
-of solid-colour images and the tiny ViT. Covers a completed run (learns, loss falls, model loads in a pipeline),
-SIGTERM -> checkpoint + exit 143 -> --resume finishes, and a single-class folder failing with exit 1."""
+of solid-colour images and the tiny ViT: SIGTERM -> checkpoint + exit 143 -> --resume completes (learns, loss falls,
+model loads in a pipeline), and a single-class folder failing with exit 1."""
 
 from __future__ import annotations
 
@@ -56,27 +56,57 @@ def _train(config: Path, *extra: str) -> subprocess.CompletedProcess:
                           env=_env(), capture_output=True, text=True, timeout=300)
 
 
-def test_trains_to_high_accuracy_and_exports_a_loadable_model(tmp_path, toy_data):
-    config = _config(tmp_path, toy_data, checkpoint_every=10, keep_checkpoints=2)
-    proc = _train(config)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def _start_and_sigterm(config: Path, after_step: int) -> tuple[int, str]:
+    """Start a run, send SIGTERM once a step event >= after_step is written; (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "autotrain_gradio.train", "--config", str(config)],
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    tailer, deadline = EventTailer(config.parent / "log" / "events.jsonl"), time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(e["type"] == "step" and e["step"] >= after_step for e in tailer.poll()):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr
 
-    out = config.parent
-    events = read_events(out / "log" / "events.jsonl")
-    state = run_state(out / "log" / "events.jsonl")
-    assert state.status == "completed" and state.step == state.total == 30
-    first, last = state.losses[0][1], state.losses[-1][1]
-    assert last < first * 0.5, state.losses
-    start = next(e for e in events if e["type"] == "start")
-    assert start["total_steps"] == 30 and start["step"] == 0
-    steps = [e for e in events if e["type"] == "step"]
-    assert [e["step"] for e in steps] == list(range(1, 31))
-    assert steps[-1]["it_s"] > 0 and steps[-1]["eta_s"] == 0 and steps[-1]["lr"] == pytest.approx(3e-3)
+
+def test_cancel_resume_and_export(tmp_path, toy_data):
+    """One run through the life of a job (two trainer processes, to keep the suite fast): SIGTERM mid-run ->
+    checkpoint + exit 143; --resume continues from it and completes; the classifier learned the toy set and the
+    export loads like a hub model."""
+    total = 100  # a couple of seconds of CPU steps: long enough that the signal lands mid-run
+    config = _config(tmp_path, toy_data, max_steps=total, checkpoint_every=10, keep_checkpoints=2)
+    out, events_path = config.parent, config.parent / "log" / "events.jsonl"
+
+    # --- cancelled: a checkpoint at the step it stopped, nothing exported -------------------------------------
+    code, stderr = _start_and_sigterm(config, after_step=3)
+    assert code == 143, stderr[-3000:]
+    state = run_state(events_path)
+    assert state.status == "cancelled" and 3 <= state.step < total
+    stopped_at = state.step
+    checkpoint = out / "checkpoints" / f"checkpoint-{stopped_at}"
+    assert (checkpoint / "trainer_state.json").is_file() and state.checkpoints[-1] == str(checkpoint)
+    assert not (out / "model").exists()
+
+    # --- resumed: picks up at that step and completes ---------------------------------------------------------
+    resumed = _train(config, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    events = read_events(events_path)
+    state = run_state(events_path)
+    assert state.status == "completed" and state.step == state.total == total
+    assert [(e["step"], e["total_steps"]) for e in events if e["type"] == "start"] == [(0, total), (stopped_at, total)]
+    steps = [e["step"] for e in events if e["type"] == "step"]
+    assert steps == list(range(1, stopped_at + 1)) + list(range(stopped_at + 1, total + 1))
+    last_step = next(e for e in reversed(events) if e["type"] == "step")
+    assert last_step["it_s"] > 0 and last_step["eta_s"] == 0 and last_step["lr"] == pytest.approx(3e-3)
+    first_losses = [loss for _, loss in state.losses[:3]]
+    last_losses = [loss for _, loss in state.losses[-3:]]
+    assert max(last_losses) < 0.5 * min(first_losses), state.losses
     evals = [e for e in events if e["type"] == "eval"]
     assert evals and set(evals[-1]["metrics"]) == {"loss", "accuracy", "f1_macro"}
-    # keep_checkpoints=2: only the two newest of checkpoint-10/20/30 survive.
-    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [10, 20, 30]
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-20", "checkpoint-30"]
+    # checkpoint_every=10 with keep_checkpoints=2: only the two newest survive.
+    assert [e["step"] for e in events if e["type"] == "checkpoint"][-2:] == [total - 10, total]
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {f"checkpoint-{total - 10}", f"checkpoint-{total}"}
 
     end = events[-1]
     assert end["type"] == "end" and end["outputs"]["model"] == str(out / "model")
@@ -84,7 +114,7 @@ def test_trains_to_high_accuracy_and_exports_a_loadable_model(tmp_path, toy_data
     card = (out / "model" / "README.md").read_text()
     assert "Classes (3): blue, green, red" in card and "| accuracy |" in card
 
-    # The export loads like a hub classifier and gets the toy set right.
+    # --- the export loads like a hub classifier and gets the toy set right -------------------------------------
     from transformers import AutoModelForImageClassification, pipeline
 
     model = AutoModelForImageClassification.from_pretrained(out / "model")
@@ -93,37 +123,6 @@ def test_trains_to_high_accuracy_and_exports_a_loadable_model(tmp_path, toy_data
     images = sorted(toy_data.rglob("*.png"))
     correct = sum(classify(Image.open(p))[0]["label"] == p.parent.name for p in images)
     assert correct / len(images) > 0.9
-
-
-def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path, toy_data):
-    # Long enough (a few seconds on CPU) that the signal lands mid-run.
-    config = _config(tmp_path, toy_data, max_steps=400, log_every=1, eval_every_epoch=False)
-    events_path = config.parent / "log" / "events.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "autotrain_gradio.train", "--config", str(config)],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    tailer, deadline = EventTailer(events_path), time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(e["type"] == "step" and e["step"] >= 3 for e in tailer.poll()):
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr[-3000:]
-
-    state = run_state(events_path)
-    assert state.status == "cancelled" and 3 <= state.step < 400
-    stopped_at = state.step
-    checkpoint = config.parent / "checkpoints" / f"checkpoint-{stopped_at}"
-    assert (checkpoint / "trainer_state.json").is_file() and state.checkpoints == [str(checkpoint)]
-    assert not (config.parent / "model").exists()  # a cancelled run exports nothing
-
-    resumed = _train(config, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    events = read_events(events_path)
-    starts = [e for e in events if e["type"] == "start"]
-    assert [s["step"] for s in starts] == [0, stopped_at]  # the second run picked up where the first stopped
-    assert events[-1]["type"] == "end" and events[-1]["status"] == "completed" and events[-1]["step"] == 400
-    assert (config.parent / "model" / "model.safetensors").is_file()
 
 
 def test_single_class_folder_fails_with_a_clear_message(tmp_path):

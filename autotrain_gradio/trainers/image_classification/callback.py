@@ -23,6 +23,7 @@ class EventsCallback(TrainerCallback):
         self.clock: StepClock | None = None
         self.it_s: float | None = None
         self.eta_s: float | None = None
+        self.stopping = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.clock = StepClock(state.max_steps)
@@ -33,8 +34,10 @@ class EventsCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.ctx.extra["step"] = state.global_step
         self.it_s, self.eta_s = self.clock.tick(state.global_step)
-        if self.ctx.stop_requested and not control.should_training_stop:
-            # SIGTERM: the Trainer saves a resumable checkpoint right after this hook, then leaves its loop.
+        if self.ctx.stop_requested and not self.stopping:
+            # SIGTERM: the Trainer saves a resumable checkpoint right after this hook, then leaves its loop. Also on
+            # the last step, so a cancelled run always leaves a checkpoint to resume from.
+            self.stopping = True
             self.ctx.log(f"stop requested: saving a checkpoint at step {state.global_step} and stopping")
             control.should_save = True
             control.should_training_stop = True
