@@ -4,6 +4,7 @@
 from autotrain_gradio.jobs.launch import run_foreground, trainer_command
 from autotrain_gradio.jobs.scheduler import (
     JobError,
+    Worker,
     cancel,
     ensure_worker,
     job_state,
@@ -16,6 +17,6 @@ from autotrain_gradio.jobs.scheduler import (
 from autotrain_gradio.jobs.store import FINAL, STATUSES, Job, JobStore
 
 __all__ = [
-    "FINAL", "STATUSES", "Job", "JobError", "JobStore", "cancel", "ensure_worker", "job_state", "resume",
+    "FINAL", "STATUSES", "Job", "JobError", "JobStore", "Worker", "cancel", "ensure_worker", "job_state", "resume",
     "run_foreground", "run_worker", "settle", "submit", "trainer_command", "worker_pid",
 ]

@@ -78,7 +78,9 @@ def settle(store: JobStore, job: Job, exit_code: int | None = None) -> Job:
     if state.status in END_STATUSES:
         status, error = state.status, state.error
     elif job.cancel_requested:
-        status, error = "cancelled", f"killed: no checkpoint within the {job.kill_grace:g} s grace period"
+        killed = exit_code == -signal.SIGKILL
+        status, error = "cancelled", f"killed after the {job.kill_grace:g} s grace period, before a checkpoint" \
+            if killed else ""
     elif exit_code == 0:
         status, error = "completed", ""
     elif exit_code in (143, -signal.SIGTERM):
