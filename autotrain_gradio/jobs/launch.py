@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from autotrain_gradio.config import load_config
-from autotrain_gradio.events import EventTailer, RunState
+from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
 from autotrain_gradio.workspace import run_paths
 
 EXIT_CANCELLED = 143
@@ -136,32 +136,38 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
     """Run one trainer now and wait for it; return its exit code (0 completed, 1 failed, 143 cancelled, 2 bad
     config). Its output goes to output/<name>/log/train.log; with `monitor`, the progress line is drawn from
     events.jsonl. Ctrl-C sends SIGTERM (the trainer checkpoints and ends cancelled); a second one SIGKILLs."""
-    from autotrain_gradio.monitor import Follower, progress_line
+    from autotrain_gradio.monitor import ICONS, Follower, progress_line
 
     paths = run_paths(load_config(config_path).output_dir)
     tailer = EventTailer(paths.events)
     tailer.offset = file_size(paths.events)  # earlier runs' events are not this run's progress
     state = RunState()
-    proc = spawn(config_path, paths.log_dir / "train.log", gpu_ids=gpu_ids, resume=resume)
+    log = paths.log_dir / "train.log"
+    proc = spawn(config_path, log, gpu_ids=gpu_ids, resume=resume)
     follower = Follower(stream) if monitor else None
     interrupts = 0
     while True:
         try:
-            code = proc.wait(timeout=interval)
-            break
-        except subprocess.TimeoutExpired:
-            pass
+            try:
+                code = proc.wait(timeout=interval)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if follower:
+                follower.show(progress_line(state.update(poll_events(tailer))))
         except KeyboardInterrupt:
+            # The trainer has its own session, so the terminal's SIGINT did not reach it: pass the stop on.
             interrupts += 1
             signal_group(proc.pid, signal.SIGTERM if interrupts == 1 else signal.SIGKILL)
             if follower:
-                follower.note("stopping: waiting for the trainer to write a checkpoint (Ctrl-C again to kill)"
+                follower.note("stopping: the trainer writes a checkpoint first (Ctrl-C again to kill it)"
                               if interrupts == 1 else "killed")
-        if follower:
-            follower.show(progress_line(state.update(poll_events(tailer))))
     state.update(poll_events(tailer))
     if follower:
-        follower.show(progress_line(state))
-        follower.note(f"{paths.name}: {state.status if state.status != 'running' else 'exited'}"
-                      + (f": {state.error}" if state.error else "") + f" (exit code {code})")
+        status = state.status if state.status in END_STATUSES else \
+            {0: "completed", EXIT_CANCELLED: "cancelled"}.get(code, "failed")
+        detail = state.error or ("" if status != "failed" else f"see {log}")
+        if state.total:
+            follower.show(progress_line(state))
+        follower.note(f"{ICONS[status]} {paths.name}: {status}{': ' + detail if detail else ''} (exit code {code})")
     return code

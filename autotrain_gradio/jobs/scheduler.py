@@ -279,7 +279,7 @@ def run_worker(workspace: str | Path, *, poll: float = 0.5, idle_grace: float = 
         if not queued:
             worker.log("queue empty, exiting")
             return 0
-        lock = _lock(workspace)
+        lock = _lock(workspace, wait=1.0)  # a monitor's liveness probe holds it for microseconds at most
         if lock is None:  # someone else started a worker meanwhile
             return 0
 

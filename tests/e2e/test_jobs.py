@@ -8,6 +8,7 @@ order; a failing job ends `failed` with the trainer's error and `train monitor` 
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from autotrain_gradio.cli import main as cli_main
 from autotrain_gradio.config import ImageClassificationConfig, save_config
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs import JobStore, cancel, ensure_worker, resume, submit, worker_pid
-from autotrain_gradio.jobs.launch import pid_alive
+from autotrain_gradio.jobs.launch import pid_alive, run_foreground
 from autotrain_gradio.monitor import monitor_job
 
 
@@ -221,3 +222,12 @@ def test_failing_job_is_failed_with_the_trainer_error_and_monitor_exits_nonzero(
     assert cli_main(["--workspace", str(ws), "train", "logs", "--job", str(job.id), "--tail", "1"]) == 0
     assert "error: training failed:" in capsys.readouterr().out
     assert cli_main(["--workspace", str(ws), "train", "resume", "--job", "999"]) == 2
+
+
+def test_run_foreground_returns_the_trainer_exit_code_and_keeps_its_output(tmp_path):
+    config = _fast_fail_config(tmp_path, "fg")
+    out = io.StringIO()
+    assert run_foreground(config, stream=out, interval=0.2) == 1
+    log = config.parent / "log" / "train.log"
+    assert "IsADirectoryError" in log.read_text()
+    assert out.getvalue().splitlines()[-1] == f"❌ fg: failed: see {log} (exit code 1)"
