@@ -146,7 +146,7 @@ def test_twenty_jobs_from_four_processes_each_run_once_within_max_concurrent(wor
 
 def test_cancel_writes_a_checkpoint_and_resume_finishes(workspace, toy_data):
     ws = workspace
-    config = _config(ws, "long", toy_data, max_steps=300)
+    config = _config(ws, "long", toy_data, max_steps=150)
     job = submit(ws, name="long", profile="TinyImageClassification", config_path=config)
     _wait(lambda: JobStore(ws).get(job.id).last_step >= 3, 120, "the trainer's first steps")
 
@@ -158,14 +158,14 @@ def test_cancel_writes_a_checkpoint_and_resume_finishes(workspace, toy_data):
     checkpoints = list((config.parent / "checkpoints").glob("checkpoint-*"))
     assert checkpoints, "the trainer writes a checkpoint when cancelled"
     stopped_at = done.last_step
-    assert 3 <= stopped_at < 300
+    assert 3 <= stopped_at < 150
 
     again = resume(ws, job.id)
     assert again.status == "queued" and again.resume
     with open(os.devnull, "w") as sink:
         assert monitor_job(ws, job.id, sink, interval=0.5) == 0
     final = JobStore(ws).get(job.id)
-    assert final.status == "completed" and final.last_step == final.total_steps == 300
+    assert final.status == "completed" and final.last_step == final.total_steps == 150
     events = read_events(final.events_path)
     resumed_start = [e for e in events if e["type"] == "start"][-1]
     assert resumed_start["step"] >= stopped_at - 1  # continued from the checkpoint, not from step 0
