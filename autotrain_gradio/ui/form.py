@@ -107,7 +107,7 @@ def build_form(task: str, cfg: CommonConfig | None = None) -> dict[str, gr.compo
     fields = form_fields(task)
     components: dict[str, gr.components.Component] = {}
     for i, (title, keys) in enumerate(field_groups(task)):
-        with gr.Accordion(title, open=i == 0):
+        with gr.Accordion(title, open=i == 0, elem_id=f"{task}-{title.lower().replace(' ', '-')}"):
             for start in range(0, len(keys), 3):
                 with gr.Row():
                     for key in keys[start:start + 3]:

@@ -83,7 +83,9 @@ def samples_of(state: RunState) -> list[tuple[str, str]]:
 
 
 def loss_frame(state: RunState) -> pd.DataFrame:
-    return pd.DataFrame(state.losses, columns=["step", "loss"])
+    """(step, loss) with numeric dtypes even when empty: the plot takes its axis types from the first frame."""
+    steps, losses = zip(*state.losses, strict=True) if state.losses else ((), ())
+    return pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "loss": pd.Series(losses, dtype="float64")})
 
 
 def model_files(job: jobs.Job) -> list[str]:

@@ -1,0 +1,251 @@
+"""The Gradio app: the Blocks structure and the generated settings form (fast), the helpers behind the tabs, and
+the whole flow in a real Chromium (validate, the exact error for a bad path, a job queued and run to completed)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from autotrain_gradio.config import MODELS
+from autotrain_gradio.demo import make_sample_dataset
+from autotrain_gradio.events import EventWriter
+from autotrain_gradio.jobs import JobStore
+from autotrain_gradio.pipeline import run_pipeline
+from autotrain_gradio.profiles import get_profile
+from autotrain_gradio.ui.app import build_app
+from autotrain_gradio.ui.form import COMPUTED, form_fields, overrides_from_form
+from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, samples_of
+from autotrain_gradio.ui.train_tab import report_html, save_upload
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def _by_elem_id(app: gr.Blocks) -> dict[str, gr.components.Component]:
+    return {b.elem_id: b for b in app.blocks.values() if getattr(b, "elem_id", None)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> gr.Blocks:
+    return build_app(tmp_path_factory.mktemp("ws"))
+
+
+# --- fast: structure ------------------------------------------------------------------------------------------
+
+
+def test_app_has_tabs_and_components(built):
+    tabs = [b.label for b in built.blocks.values() if isinstance(b, gr.Tab)]
+    assert tabs == ["Train", "Jobs", "Profiles"]
+    ids = _by_elem_id(built)
+    for elem_id in ("dataset-path", "dataset-upload", "profile", "dataset-name", "min-images", "validate", "start",
+                    "report", "jobs-table", "job-progress", "job-loss", "job-samples", "job-logs", "job-cancel",
+                    "job-resume", "job-download", "profiles-table", "profile-toml"):
+        assert elem_id in ids, elem_id
+    assert isinstance(ids["job-loss"], gr.LinePlot)
+    assert isinstance(ids["job-samples"], gr.Gallery)
+    assert "TinyFluxLORA" in [c[0] for c in ids["profile"].choices]
+    assert any(isinstance(b, gr.Timer) for b in built.blocks.values())
+
+
+def test_app_imports_no_torch_and_no_trainer(tmp_path):
+    """The app never trains in-process: building it (and importing what Start calls) pulls in neither torch nor a
+    trainer. Checked in a fresh interpreter, since this test session may have imported torch elsewhere."""
+    code = ("import sys; from autotrain_gradio.ui.app import build_app; import autotrain_gradio.jobs.launch; "
+            "build_app(sys.argv[1]); "
+            "print([m for m in sys.modules if m == 'torch' or m.startswith('autotrain_gradio.trainers')])")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_settings_form_has_a_component_per_field(built):
+    ids = _by_elem_id(built)
+    fields = MODELS["diffusion-lora"].model_fields
+    shown = [k for k in fields if k not in COMPUTED]
+    assert set(form_fields("diffusion-lora")) == set(shown)
+    for key in shown:
+        comp = ids[f"diffusion-lora-{key}"]
+        assert comp.label == fields[key].title
+        assert comp.info == fields[key].description
+    assert all(f"diffusion-lora-{k}" not in ids for k in COMPUTED)
+    lr = ids["diffusion-lora-learning_rate"]
+    assert isinstance(lr, gr.Number) and (lr.minimum, lr.maximum) == (0, 1.0)
+    rank = ids["diffusion-lora-lora_rank"]
+    assert (rank.minimum, rank.maximum, rank.precision) == (1, 1024, 0)
+    assert [c[0] for c in ids["diffusion-lora-optimizer"].choices] == ["adamw", "adamw8bit", "adafactor", "prodigy"]
+    assert isinstance(ids["diffusion-lora-cache_latents"], gr.Checkbox)
+    assert isinstance(ids["diffusion-lora-export_formats"], gr.CheckboxGroup)
+    # The form starts from the default profile's values, not the model defaults.
+    assert ids["diffusion-lora-base_model"].value == "tiny:flux"
+    assert ids["image-classification-valid_split"].value == 0.2
+
+
+# --- fast: the helpers behind the tabs ------------------------------------------------------------------------
+
+
+def test_overrides_are_only_what_changed():
+    prof = get_profile("TinyFluxLORA")
+    base = prof.build()
+    values = {"max_steps": 4.0, "learning_rate": base.learning_rate, "sample_prompts": "a\n\n b \n",
+              "trigger_word": "", "seed": None}
+    assert overrides_from_form("diffusion-lora", values, base) == {"max_steps": 4, "sample_prompts": ["a", "b"]}
+
+
+def test_bad_override_error_is_shown_verbatim_and_nothing_written(tmp_path):
+    data = make_sample_dataset(tmp_path / "data", count=2)
+    result = run_pipeline(data, "TinyFluxLORA", dry_run=True, quiet=True, workspace=tmp_path / "ws",
+                          overrides={"lora_rank": 0})
+    page = html.unescape(report_html(result))
+    assert "setting 'lora_rank': Input should be greater than or equal to 1 (got 0)" in page
+    assert "Not valid" in page and not (tmp_path / "ws" / "output").exists()
+
+
+def test_save_upload_files_and_zip(tmp_path):
+    src = make_sample_dataset(tmp_path / "src", count=2)
+    files = sorted(str(p) for p in src.iterdir())
+    folder = save_upload(files, tmp_path, "cats")
+    assert folder == tmp_path / "uploads" / "cats"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(Path(f).name for f in files)
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in files:
+            zf.write(f, f"set/{Path(f).name}")
+        zf.writestr("__MACOSX/set/._x.png", b"junk")
+    again = save_upload([str(archive)], tmp_path, "cats")  # same name: a new folder, the first is untouched
+    assert again == tmp_path / "uploads" / "cats-2" / "set" and len(list(again.iterdir())) == 4
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape.txt", b"x")
+    with pytest.raises(gr.Error, match="unsafe member path"):
+        save_upload([str(evil)], tmp_path, "evil")
+    assert not (tmp_path / "uploads" / "escape.txt").exists()
+
+
+def test_jobs_table_and_watch_read_events(tmp_path):
+    store = JobStore(tmp_path)
+    out = tmp_path / "output" / "run1"
+    job = store.add(name="run1", profile="TinyFluxLORA", config_path=out / "config.toml", output_dir=out)
+    store.update(job.id, status="running", started=time.time(), pid=1, last_step=1, total_steps=4)
+    job = store.get(job.id)
+    frame = jobs_frame(store.list())
+    store.close()
+    assert list(frame.iloc[0][["id", "name", "progress"]]) == [job.id, "run1", "1/4 (25%)"]
+    writer = EventWriter(job.events_path)
+    writer.emit("start", total_steps=4, step=0)
+    writer.emit("step", step=1, total=4, loss=0.5)
+    watch = Watch()
+    assert watch.read(job).losses == [(1, 0.5)]
+    image = make_sample_dataset(tmp_path / "img", count=1) / "sample_00.png"
+    writer.emit("step", step=2, total=4, loss=0.25)
+    writer.emit("sample", step=2, paths=[str(image), str(tmp_path / "gone.png")], prompts=["a red circle"])
+    state = watch.read(job)  # reads only what is new
+    assert state.losses == [(1, 0.5), (2, 0.25)]
+    assert samples_of(state) == [(str(image), "step 2: a red circle")]
+    frame = loss_frame(state)
+    assert str(frame["step"].dtype) == "int64" and str(frame["loss"].dtype) == "float64"
+    assert str(loss_frame(Watch().state)["loss"].dtype) == "float64"  # empty, yet numeric
+    writer.close()
+
+
+# --- browser: the real thing ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: the browser tests drive the system Chromium only")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from autotrain_gradio.ui.app import launch
+
+    root = tmp_path_factory.mktemp("ui-ws")
+    port = _free_port()
+    app = launch(workspace=root, port=port, server_name="127.0.0.1", prevent_thread_lock=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#validate", timeout=60_000)
+        yield page, root, tmp_path_factory.mktemp("ui-data")
+        browser.close()
+    app.close()
+
+
+@pytest.mark.browser
+def test_browser_validate_shows_plan_and_exact_error(browser_page):
+    from playwright.sync_api import expect
+
+    page, root, data_root = browser_page
+    data = make_sample_dataset(data_root / "photos", count=4)
+    page.locator("#dataset-path textarea").fill(str(data))
+    page.locator("#profile input").fill("TinyFluxLORA")
+    page.locator("#profile input").press("Enter")
+    page.locator("#validate").click()
+    report = page.locator("#report")
+    expect(report).to_contain_text("Valid: photos with profile TinyFluxLORA", timeout=30_000)
+    expect(report).to_contain_text(f"copy 4 images (4 captions) from {data} to {root / 'input' / 'photos'}")
+    expect(report).to_contain_text(f"write {root / 'output' / 'photos' / 'config.toml'}")
+    assert not (root / "input").exists()  # a dry run writes nothing
+
+    bad = data_root / "no such folder"
+    page.locator("#dataset-path textarea").fill(str(bad))
+    page.locator("#validate").click()
+    expect(report).to_contain_text("Not valid", timeout=30_000)
+    expected = f"dataset path not found: {bad}; check the path (relative paths are taken from {Path.cwd()})"
+    assert expected in report.inner_text()
+    page.screenshot(path="/tmp/autotrain_ui_validate.png")
+
+
+@pytest.mark.browser
+def test_browser_start_job_runs_to_completed(browser_page):
+    from playwright.sync_api import expect
+
+    page, root, data_root = browser_page
+    data = make_sample_dataset(data_root / "shapes", count=4)
+    page.locator("#dataset-path textarea").fill(str(data))
+    page.locator("#settings").get_by_text("Settings (from").click()
+    steps = page.locator("#diffusion-lora-max_steps input")
+    steps.fill("4")
+    steps.press("Tab")
+    page.locator("#diffusion-lora-diffusion").get_by_text("Diffusion", exact=True).click()
+    sample_steps = page.locator("#diffusion-lora-sample_steps input")  # cheaper end-of-run samples
+    sample_steps.fill("1")
+    sample_steps.press("Tab")
+    page.locator("#start").click()
+    expect(page.locator("#report")).to_contain_text("Queued as job", timeout=60_000)
+
+    page.get_by_role("tab", name="Jobs").click()
+    expect(page.locator("#jobs-table")).to_contain_text("shapes", timeout=30_000)
+    # The Timer polls the store and events.jsonl; the job must reach completed within a bounded wait.
+    expect(page.locator("#job-title")).to_contain_text("completed", timeout=120_000)
+    expect(page.locator("#job-progress textarea")).to_have_value(
+        re.compile(r"^\[=+\] 100\.0% \(4/4\) \| ETA: 00:00:00 \| Loss: [0-9.e+-]+ \| Queue: 0$"), timeout=10_000)
+    expect(page.locator("#jobs-table")).to_contain_text("4/4 (100%)", timeout=10_000)
+    page.locator("#job-download").click()
+    link = page.locator("#job-files a[href$='/model/pytorch_lora_weights.safetensors']")
+    expect(link).to_be_visible(timeout=30_000)
+    weights = root / "output" / "shapes" / "model" / "pytorch_lora_weights.safetensors"
+    response = page.request.get(link.get_attribute("href"))  # served straight from the workspace
+    assert response.ok and response.body() == weights.read_bytes()
+    page.screenshot(path="/tmp/autotrain_ui_jobs.png", full_page=True)
+
+    events = (root / "output" / "shapes" / "log" / "events.jsonl").read_text().splitlines()
+    assert json.loads(events[-1])["status"] == "completed"
+    cfg = (root / "output" / "shapes" / "config.toml").read_text()
+    assert "max_steps = 4\n" in cfg and "sample_steps = 1\n" in cfg  # the form's values went in as overrides
