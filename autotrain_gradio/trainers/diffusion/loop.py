@@ -86,7 +86,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     # --- preflight: before any weight is read -----------------------------------------------------------
     model_path = resolve_model(cfg.base_model)
-    cfg = preflight(cfg, model_path, device)
+    cfg = preflight(cfg, model_path, device, log_fn=ctx.log)
     side = models.vae_scale_factor(model_path) * (2 if cfg.model_type == "flux" else 1)
 
     # --- data and the cache: the VAE and text encoders run once, on rank 0, then are freed --------------
@@ -307,4 +307,6 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             outputs["hub"] = export.push_to_hub(cfg, ctx.paths.model_dir)
     accelerator.wait_for_everyone()
     render(read_prompts(cfg, ctx.paths.sample_prompts))
+    # In-process callers (a notebook, the Python API) get the trained modules without reloading them.
+    ctx.extra["denoiser"] = accelerator.unwrap_model(denoiser)
     return outputs
