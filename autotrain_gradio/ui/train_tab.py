@@ -83,7 +83,7 @@ def report_html(result: PipelineResult, started: bool = False) -> str:
     if result.warnings:
         parts.append("<ul class='warnings'>" + "".join(f"<li>⚠️ {esc(w)}</li>" for w in result.warnings) + "</ul>")
     phases = [f"<li>{'✓' if p.ok else '✗'} {esc(p.phase)}: {esc(p.message)}</li>" for p in result.phases]
-    if phases:
+    if phases and not result.errors:  # a failed phase's message is the first error again
         parts.append("<ul class='phases'>" + "".join(phases) + "</ul>")
     if result.plan and not started:
         parts.append("<p><b>Plan</b></p><ul class='plan'>" + "".join(f"<li>{esc(s)}</li>" for s in result.plan)

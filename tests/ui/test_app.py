@@ -158,6 +158,26 @@ def test_jobs_table_and_watch_read_events(tmp_path):
     writer.close()
 
 
+def test_space_metadata_and_colab_notebook():
+    repo = Path(__file__).resolve().parents[2]
+    front = (repo / "space" / "README.md").read_text(encoding="utf-8").split("---")[1]
+    meta = dict(line.split(": ", 1) for line in front.strip().splitlines())
+    assert (meta["sdk"], meta["app_file"]) == ("gradio", "app.py") and meta["suggested_hardware"]
+    assert (repo / meta["app_file"]).is_file()
+    requirements = (repo / "space" / "requirements.txt").read_text(encoding="utf-8")
+    assert "diffusers" in requirements and "peft" in requirements
+    notebook = json.loads((repo / "notebooks" / "colab.ipynb").read_text(encoding="utf-8"))
+    assert notebook["nbformat"] == 4
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    for needle in ("pip install -q -e", "launch(workspace=", "share=True", "run_pipeline(", "TinyFluxLORA",
+                   "monitor=True"):
+        assert needle in code, needle
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":  # each cell is valid Python once the IPython magics are set aside
+            compile("\n".join(ln for ln in "".join(cell["source"]).splitlines() if not ln.lstrip().startswith(
+                ("!", "%"))), "cell", "exec")
+
+
 # --- browser: the real thing ----------------------------------------------------------------------------------
 
 
