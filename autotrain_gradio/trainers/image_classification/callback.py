@@ -16,7 +16,8 @@ def eval_metrics(raw: dict[str, float]) -> dict[str, float]:
 
 
 class EventsCallback(TrainerCallback):
-    """start / step / eval / checkpoint events; on a stop request: save a checkpoint, then stop."""
+    """start / step / eval / checkpoint events; a checkpoint every `checkpoint_every` steps and at the last step;
+    on a stop request: save a checkpoint, then stop."""
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
@@ -34,6 +35,9 @@ class EventsCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.ctx.extra["step"] = state.global_step
         self.it_s, self.eta_s = self.clock.tick(state.global_step)
+        every = self.ctx.cfg.checkpoint_every
+        if every and (state.global_step % every == 0 or state.global_step >= state.max_steps):
+            control.should_save = True
         if self.ctx.stop_requested and not self.stopping:
             # SIGTERM: the Trainer saves a resumable checkpoint right after this hook, then leaves its loop. Also on
             # the last step, so a cancelled run always leaves a checkpoint to resume from.

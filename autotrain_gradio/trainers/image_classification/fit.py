@@ -65,11 +65,13 @@ def training_arguments(cfg: ImageClassificationConfig, ctx: RunContext, evaluate
         logging_strategy="steps",
         logging_steps=cfg.log_every,
         eval_strategy=eval_strategy,
-        save_strategy="steps" if cfg.checkpoint_every else "no",
-        save_steps=cfg.checkpoint_every or 500,
-        save_total_limit=cfg.keep_checkpoints,
+        # Periodic and stop checkpoints come from EventsCallback. With early stopping the Trainer also keeps each
+        # new best evaluation as a checkpoint; `fit` exports that one (Trainer's load_best_model_at_end would
+        # load it with the non-strict reload described in `fit`).
+        save_strategy="best" if cfg.early_stopping_patience else "no",
         metric_for_best_model="eval_loss" if cfg.early_stopping_patience else None,
         greater_is_better=False if cfg.early_stopping_patience else None,
+        save_total_limit=cfg.keep_checkpoints,
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -122,12 +124,26 @@ print(classify("image.jpg"))
 def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationData) -> dict[str, Any]:
     """Train, evaluate and save an image classifier on checked data; returns {"model": path, "metrics": {...}},
     or {"checkpoint": path} when stopped early by a signal."""
-    # --- model: a fresh head sized to our classes (ignore_mismatched_sizes drops the pretrained one) ---------
-    set_seed(cfg.seed)
+    # --- where to start: the base model, or the newest checkpoint when resuming -------------------------------
     source = resolve_model(cfg.base_model)
+    resume_from = None
+    if ctx.resume:
+        resume_from = get_last_checkpoint(str(ctx.paths.checkpoints_dir)) if ctx.paths.checkpoints_dir.is_dir() \
+            else None
+        ctx.log(f"resuming from {resume_from}" if resume_from else
+                f"nothing to resume in {ctx.paths.checkpoints_dir}: starting from step 0",
+                level="info" if resume_from else "warning")
+
+    # --- model: a fresh head sized to our classes (ignore_mismatched_sizes drops the pretrained one) ---------
+    # Weights always come through from_pretrained. transformers 5 writes checkpoints with the Hub's key names
+    # (vit.encoder.layer.*) while the model in memory uses renamed ones (vit.layers.*), and Trainer reloads a
+    # checkpoint with a non-strict load_state_dict that silently skips every renamed tensor. from_pretrained
+    # knows the renaming; the Trainer's own reload then only rewrites the tensors whose names match, with the
+    # same values (it logs the others as missing keys).
+    set_seed(cfg.seed)
     processor = AutoImageProcessor.from_pretrained(source)
     model = AutoModelForImageClassification.from_pretrained(
-        source, num_labels=len(data.labels), label2id=data.label2id, id2label=data.id2label,
+        resume_from or source, num_labels=len(data.labels), label2id=data.label2id, id2label=data.id2label,
         ignore_mismatched_sizes=True)
 
     # --- trainer -------------------------------------------------------------------------------------------
@@ -145,19 +161,18 @@ def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationDat
         optimizers=(_prodigy(model, cfg), None) if cfg.optimizer == "prodigy" else (None, None),
     )
 
-    # --- train, or continue from the newest checkpoint -----------------------------------------------------
-    resume_from = None
-    if ctx.resume:
-        resume_from = get_last_checkpoint(str(ctx.paths.checkpoints_dir)) if ctx.paths.checkpoints_dir.is_dir() \
-            else None
-        ctx.log(f"resuming from {resume_from}" if resume_from else
-                f"nothing to resume in {ctx.paths.checkpoints_dir}: starting from step 0",
-                level="info" if resume_from else "warning")
+    # --- train ---------------------------------------------------------------------------------------------
     result = trainer.train(resume_from_checkpoint=resume_from)
     ctx.extra["step"] = trainer.state.global_step
     if ctx.stop_requested:
         # The callback saved a checkpoint; the partly trained weights do not go to model/.
         return {"checkpoint": get_last_checkpoint(str(ctx.paths.checkpoints_dir))}
+    best = trainer.state.best_model_checkpoint
+    if cfg.early_stopping_patience and best:
+        # Export the best evaluation, not the last (worse) weights; loaded the safe way, as above.
+        trainer.model.load_state_dict(AutoModelForImageClassification.from_pretrained(best).state_dict())
+        ctx.log(f"exporting the best evaluation: step {trainer.state.best_global_step}, "
+                f"eval loss {trainer.state.best_metric:.4f}")
 
     # --- final evaluation and export -----------------------------------------------------------------------
     metrics: dict[str, Any] = {"train_loss": round(float(result.training_loss), 6)}
