@@ -184,3 +184,12 @@ def test_early_stopping_exports_the_best_evaluation(tmp_path, toy_data):
     state = run_state(Path(cfg.output_dir) / "log" / "events.jsonl")
     assert state.step < state.total  # stopped early
     assert out["metrics"]["loss"] == pytest.approx(min(evals[:-1]), abs=1e-5)  # the final eval is of the best
+
+
+def test_push_without_a_token_fails_after_saving_and_says_what_to_do(tmp_path, toy_data, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    cfg = ImageClassificationConfig(name="toy", base_model="tiny:vit", data_dir=str(toy_data), batch_size=8,
+                                    max_steps=2, push_to_hub=True, output_dir=str(tmp_path / "output" / "push"))
+    with pytest.raises(RuntimeError, match="push_to_hub is on but HF_TOKEN is not set"):
+        _train_in_process(cfg)
+    assert (Path(cfg.output_dir) / "model" / "model.safetensors").is_file()  # the local export is kept

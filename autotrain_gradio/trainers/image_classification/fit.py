@@ -43,6 +43,9 @@ def compute_metrics(pred) -> dict[str, float]:
 def training_arguments(cfg: ImageClassificationConfig, ctx: RunContext, evaluate: bool) -> TrainingArguments:
     """The config mapped onto TrainingArguments; checkpoints go to output/<name>/checkpoints/."""
     cuda = torch.cuda.is_available()
+    precision = cfg.mixed_precision if cuda else "no"
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        precision = "fp16"  # e.g. a T4 in Colab: half precision without bf16
     eval_strategy = "epoch" if evaluate and (cfg.eval_every_epoch or cfg.early_stopping_patience) else "no"
     return TrainingArguments(
         output_dir=str(ctx.paths.checkpoints_dir),
@@ -59,8 +62,8 @@ def training_arguments(cfg: ImageClassificationConfig, ctx: RunContext, evaluate
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
-        bf16=cuda and cfg.mixed_precision == "bf16",
-        fp16=cuda and cfg.mixed_precision == "fp16",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         use_cpu=not cuda,
         logging_strategy="steps",
         logging_steps=cfg.log_every,
@@ -183,4 +186,11 @@ def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationDat
     if ctx.is_main:
         write_model_card(model_dir / "README.md", cfg, data, metrics)
     ctx.log(f"model saved to {model_dir}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
-    return {"model": str(model_dir), "metrics": metrics}
+    outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics}
+    if cfg.push_to_hub and ctx.is_main:
+        # One upload path for every task (token from HF_TOKEN only, scrubbed from errors); it lives with the
+        # diffusion exporter for now and is imported only when asked for.
+        from autotrain_gradio.trainers.diffusion.export import push_to_hub
+
+        outputs["hub"] = push_to_hub(cfg, model_dir)
+    return outputs
