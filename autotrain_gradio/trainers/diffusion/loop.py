@@ -86,6 +86,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     # --- preflight: before any weight is read -----------------------------------------------------------
     model_path = resolve_model(cfg.base_model)
+    models.check_model_path(model_path)
     cfg = preflight(cfg, model_path, device, log_fn=ctx.log)
     side = models.vae_scale_factor(model_path) * (2 if cfg.model_type == "flux" else 1)
 

@@ -8,6 +8,7 @@ resolved by the caller; the tiny test models take exactly this path.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,15 @@ LORA_TARGETS = {
     "sdxl": ["to_k", "to_q", "to_v", "to_out.0"],
     "sd15": ["to_k", "to_q", "to_v", "to_out.0"],
 }
+
+
+def check_model_path(path: str) -> None:
+    """Fail at once, naming the folder, when base_model is a local path that does not exist (rather than after
+    a hub lookup that cannot succeed). A hub id looks like 'org/name'."""
+    looks_local = Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1
+    if looks_local and not Path(path).expanduser().is_dir():
+        raise FileNotFoundError(f"base model folder not found: {path} (give a local model folder or a hub id "
+                                "like 'org/name')")
 
 
 def _load(cls, path: str, subfolder: str, **kwargs):
@@ -76,7 +86,10 @@ def vae_scale_factor(path: str) -> int:
     """How many pixels one latent cell covers, from the VAE config alone (no weights read)."""
     from diffusers import AutoencoderKL
 
-    config = AutoencoderKL.load_config(path, subfolder="vae")
+    try:
+        config = AutoencoderKL.load_config(path, subfolder="vae")
+    except (OSError, ValueError) as err:
+        raise OSError(f"cannot read the VAE config of base model {path!r}: {err}") from err
     return 2 ** (len(config["block_out_channels"]) - 1)
 
 
