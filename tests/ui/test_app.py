@@ -27,6 +27,9 @@ from autotrain_gradio.ui.form import COMPUTED, form_fields, overrides_from_form
 from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, samples_of
 from autotrain_gradio.ui.train_tab import report_html, save_upload
 
+# Gradio's own queue code trips pandas 3 deprecations on every dataframe update: noise, not ours.
+pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning")]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -207,6 +210,11 @@ def browser_page(tmp_path_factory):
     app.close()
 
 
+def choose_profile(page, name: str) -> None:
+    page.locator("#profile input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
 @pytest.mark.browser
 def test_browser_validate_shows_plan_and_exact_error(browser_page):
     from playwright.sync_api import expect
@@ -214,8 +222,6 @@ def test_browser_validate_shows_plan_and_exact_error(browser_page):
     page, root, data_root = browser_page
     data = make_sample_dataset(data_root / "photos", count=4)
     page.locator("#dataset-path textarea").fill(str(data))
-    page.locator("#profile input").fill("TinyFluxLORA")
-    page.locator("#profile input").press("Enter")
     page.locator("#validate").click()
     report = page.locator("#report")
     expect(report).to_contain_text("Valid: photos with profile TinyFluxLORA", timeout=30_000)
@@ -231,6 +237,27 @@ def test_browser_validate_shows_plan_and_exact_error(browser_page):
     assert expected in report.inner_text()
     page.screenshot(path="/tmp/autotrain_ui_validate.png")
 
+    # Another profile, another task: its own form appears, and its own rules apply to the same folder.
+    page.locator("#settings").get_by_text("Settings (from").click()
+    choose_profile(page, "TinyImageClassification")
+    expect(page.locator("#image-classification-base_model textarea")).to_have_value("tiny:vit", timeout=15_000)
+    expect(page.locator("#diffusion-lora-max_steps input")).to_be_hidden()
+    page.locator("#dataset-path textarea").fill(str(data))
+    page.locator("#validate").click()
+    expect(report).to_contain_text(f"{data} has images but no class sub-folders; put each class in its own "
+                                   "sub-folder (e.g. cats/, dogs/) for an image classifier", timeout=30_000)
+    choose_profile(page, "TinyFluxLORA")
+    expect(page.locator("#diffusion-lora-max_steps input")).to_have_value("40", timeout=15_000)
+
+    # An upload lands in <workspace>/uploads/<name>/ and becomes the dataset folder.
+    page.locator("#dataset-upload input[type=file]").set_input_files([str(p) for p in sorted(data.iterdir())[:4]])
+    expect(page.locator("#dataset-path textarea")).to_have_value(str(root / "uploads" / "upload"), timeout=30_000)
+    assert len(list((root / "uploads" / "upload").iterdir())) == 4
+
+    page.get_by_role("tab", name="Profiles").click()
+    expect(page.locator("#profile-toml")).to_contain_text("task = ", timeout=15_000)
+    page.get_by_role("tab", name="Train").click()
+
 
 @pytest.mark.browser
 def test_browser_start_job_runs_to_completed(browser_page):
@@ -239,8 +266,7 @@ def test_browser_start_job_runs_to_completed(browser_page):
     page, root, data_root = browser_page
     data = make_sample_dataset(data_root / "shapes", count=4)
     page.locator("#dataset-path textarea").fill(str(data))
-    page.locator("#settings").get_by_text("Settings (from").click()
-    steps = page.locator("#diffusion-lora-max_steps input")
+    steps = page.locator("#diffusion-lora-max_steps input")  # the Settings accordion was opened above
     steps.fill("4")
     steps.press("Tab")
     page.locator("#diffusion-lora-diffusion").get_by_text("Diffusion", exact=True).click()
