@@ -94,6 +94,20 @@ def model_files(job: jobs.Job) -> list[str]:
     return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
+def job_action(root: Path, action: str, job_id: int | None) -> str:
+    """Cancel or resume a job; returns the message to show (a refused action's reason, verbatim)."""
+    if job_id is None:
+        return "Select a job first."
+    try:
+        if action == "cancel":
+            job = jobs.cancel(root, job_id, wait=False)  # the trainer checkpoints and ends on its own
+            return f"Job {job_id}: cancel requested ({job.status})."
+        jobs.resume(root, job_id)
+        return f"Job {job_id}: queued again; it resumes from its last checkpoint."
+    except jobs.JobError as err:
+        return f"❌ {err}"
+
+
 @dataclass
 class JobsTab:
     """What the app wires to: `refresh` with its inputs and outputs (used after Start and on tab select)."""
@@ -171,18 +185,6 @@ def build(root: Path, app: gr.Blocks) -> JobsTab:
         row = evt.row_value or []
         return refresh(int(row[0]) if row else None, current)
 
-    def act(action: str, job_id: int | None) -> str:
-        if job_id is None:
-            return "Select a job first."
-        try:
-            if action == "cancel":
-                job = jobs.cancel(root, job_id, wait=False)  # the trainer checkpoints and ends on its own
-                return f"Job {job_id}: cancel requested ({job.status})."
-            job = jobs.resume(root, job_id)
-            return f"Job {job_id}: queued again; it resumes from its last checkpoint."
-        except jobs.JobError as err:
-            return f"❌ {err}"
-
     def download(job_id: int | None) -> list[str] | None:
         store = jobs.JobStore(root)
         try:
@@ -203,7 +205,7 @@ def build(root: Path, app: gr.Blocks) -> JobsTab:
     refresh_btn.click(refresh, inputs, outputs)
     table.select(select, [watch], outputs)
     app.load(refresh, inputs, outputs)
-    cancel_btn.click(lambda j: act("cancel", j), selected, message).then(refresh, inputs, outputs)
-    resume_btn.click(lambda j: act("resume", j), selected, message).then(refresh, inputs, outputs)
+    cancel_btn.click(lambda j: job_action(root, "cancel", j), selected, message).then(refresh, inputs, outputs)
+    resume_btn.click(lambda j: job_action(root, "resume", j), selected, message).then(refresh, inputs, outputs)
     download_btn.click(download, selected, files)
     return JobsTab(table, timer, inputs, outputs, refresh)

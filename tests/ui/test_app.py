@@ -19,12 +19,12 @@ import pytest
 from autotrain_gradio.config import MODELS
 from autotrain_gradio.demo import make_sample_dataset
 from autotrain_gradio.events import EventWriter
-from autotrain_gradio.jobs import JobStore
+from autotrain_gradio.jobs import JobStore, submit
 from autotrain_gradio.pipeline import run_pipeline
 from autotrain_gradio.profiles import get_profile
 from autotrain_gradio.ui.app import build_app
 from autotrain_gradio.ui.form import COMPUTED, form_fields, overrides_from_form
-from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, samples_of
+from autotrain_gradio.ui.jobs_tab import Watch, job_action, jobs_frame, loss_frame, samples_of
 from autotrain_gradio.ui.train_tab import report_html, save_upload
 
 # Gradio's own queue code trips pandas 3 deprecations on every dataframe update: noise, not ours.
@@ -159,6 +159,20 @@ def test_jobs_table_and_watch_read_events(tmp_path):
     assert str(frame["step"].dtype) == "int64" and str(frame["loss"].dtype) == "float64"
     assert str(loss_frame(Watch().state)["loss"].dtype) == "float64"  # empty, yet numeric
     writer.close()
+
+
+def test_job_actions_cancel_and_refused_resume(tmp_path):
+    data = make_sample_dataset(tmp_path / "data", count=2)
+    prepared = run_pipeline(data, "TinyFluxLORA", mode="prepare", quiet=True, workspace=tmp_path)
+    job = submit(tmp_path, name=prepared.name, profile="TinyFluxLORA", config_path=prepared.config_path,
+                 start_worker=False)  # stays queued: nothing trains in this test
+    assert job_action(tmp_path, "resume", None) == "Select a job first."
+    assert job_action(tmp_path, "resume", job.id) == (
+        f"❌ job {job.id} is queued; only cancelled or failed jobs can be resumed")
+    assert job_action(tmp_path, "cancel", job.id) == f"Job {job.id}: cancel requested (cancelled)."
+    store = JobStore(tmp_path)
+    assert store.get(job.id).error == "cancelled before it started"
+    store.close()
 
 
 def test_space_metadata_and_colab_notebook():
