@@ -105,7 +105,7 @@ def mean(values: list[float]) -> float:
 
 def test_flux_lora_learns_toy_set_and_never_reruns_encoders(tmp_path):
     cfg = make_config(tmp_path, "flux", max_steps=60, learning_rate=3e-3, checkpoint_every=20, keep_checkpoints=2,
-                      trigger_word="sks", sample_prompts=["a photo of {trigger}"], sample_steps=2)
+                      trigger_word="sks", sample_prompts=["a photo of {trigger}"], sample_steps=2, sample_every=30)
     rc, events, out = run(cfg)
     assert rc == 0, out[-3000:]
     assert events[-1]["type"] == "end" and events[-1]["status"] == "completed"
@@ -126,8 +126,9 @@ def test_flux_lora_learns_toy_set_and_never_reruns_encoders(tmp_path):
     ckpts = sorted(p.name for p in (Path(cfg.output_dir) / "checkpoints").iterdir())
     assert ckpts == ["step-000040", "step-000060"]  # keep_checkpoints=2 pruned step 20
     assert [e["step"] for e in of_type(events, "checkpoint")] == [20, 40, 60]
-    sample = of_type(events, "sample")[-1]
-    assert sample["step"] == 60 and sample["prompts"] == ["a photo of sks"] and Path(sample["paths"][0]).is_file()
+    samples = of_type(events, "sample")
+    assert [e["step"] for e in samples] == [30, 60]
+    assert samples[-1]["prompts"] == ["a photo of sks"] and all(Path(e["paths"][0]).is_file() for e in samples)
     outputs = events[-1]["outputs"]
     assert Path(outputs["diffusers"]).is_file() and Path(outputs["kohya"]).is_file()
     # The trigger word is prepended to every caption that went into the text cache.
@@ -182,6 +183,37 @@ def test_full_fine_tune_saves_loadable_model(tmp_path, kind):
     original = cls.from_pretrained(resolve_model(f"tiny:{kind}"), subfolder=folder)
     diffs = [not torch.equal(a, b) for a, b in zip(trained.parameters(), original.parameters(), strict=True)]
     assert sum(diffs) > 0.5 * len(diffs)
+
+
+def test_options_dora_shift_sampling_accumulation_and_schedule(tmp_path):
+    cfg = make_config(tmp_path, "flux", max_steps=4, use_dora=True, timestep_sampling="shift",
+                      gradient_accumulation=2, batch_size=1, lr_scheduler="cosine", warmup_steps=2, learning_rate=1e-3)
+    rc, events = run_here(cfg)
+    assert rc == 0, events[-1]
+    steps = of_type(events, "step")
+    assert [e["epoch"] for e in steps] == [0.5, 1.0, 1.5, 2.0]  # 4 batches an epoch, 2 per optimizer step
+    lrs = [e["lr"] for e in steps]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[3] < lrs[2]  # 2 warmup steps, then cosine
+    state = load_file(events[-1]["outputs"]["diffusers"])
+    assert any("magnitude" in k for k in state)  # DoRA's magnitude vectors were trained and exported
+
+
+def test_v_prediction_comes_from_the_scheduler_config(tmp_path):
+    """A UNet model whose scheduler says v_prediction trains on the velocity target, with nothing else to set."""
+    import json
+    import shutil
+
+    from autotrain_gradio.trainers.diffusion.models import load_noise_scheduler
+
+    model = tmp_path / "sd15-v"
+    shutil.copytree(resolve_model("tiny:sd15"), model)
+    sched = model / "scheduler" / "scheduler_config.json"
+    sched.write_text(json.dumps({**json.loads(sched.read_text()), "prediction_type": "v_prediction"}))
+    cfg = make_config(tmp_path, "sd15", base_model=str(model), max_steps=2)
+    assert load_noise_scheduler(cfg, str(model)).config.prediction_type == "v_prediction"
+    rc, events = run_here(cfg)
+    assert rc == 0, events[-1]
+    assert all(e["loss"] > 0 for e in of_type(events, "step"))
 
 
 def test_lora_in_process_changes_adapter_only(tmp_path):

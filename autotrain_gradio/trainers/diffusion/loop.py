@@ -266,6 +266,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         if cfg.max_grad_norm > 0:
             accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
+        lr = lr_scheduler.get_last_lr()[0]  # the rate this step used; the schedule moves on below
         lr_scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -278,7 +279,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         if step % cfg.log_every == 0 or step == total:
             it_s, eta_s = clock.tick(step)
             events.emit("step", step=step, total=total, epoch=round(step * ga / micro_per_epoch, 3),
-                        loss=round(loss_value, 6), lr=lr_scheduler.get_last_lr()[0], it_s=it_s, eta_s=eta_s)
+                        loss=round(loss_value, 6), lr=lr, it_s=it_s, eta_s=eta_s)
 
         # Every rank must agree to stop, or the others would wait forever in the next all-reduce.
         stop = torch.tensor(float(ctx.stop_requested), device=device)
