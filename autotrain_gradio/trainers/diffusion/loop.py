@@ -80,8 +80,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     train_te = not lora and cfg.train_text_encoder
     if train_te and cfg.model_type == "flux":
         raise ValueError("train_text_encoder is for sdxl / sd15; a Flux full fine-tune trains the transformer only")
-    weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    frozen_dtype = weight_dtype  # frozen weights run in the low precision; trained ones stay fp32 (below)
+    # Frozen weights (and cached embeddings) run in the low precision; trained weights stay fp32 (below).
+    frozen_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     set_seed(cfg.seed)
 
     # --- preflight: before any weight is read -----------------------------------------------------------
