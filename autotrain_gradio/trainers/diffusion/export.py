@@ -106,7 +106,9 @@ def write_model_card(cfg: DiffusionConfig, out_dir: Path, step: int, files: dict
     """README.md with Hub front matter (base model, tags), what was trained, the trigger word and how to load it."""
     kind = "LoRA" if cfg.task == "diffusion-lora" else "full fine-tune"
     tags = ["text-to-image", "diffusers", "autotrain-gradio", cfg.model_type] + (["lora"] if kind == "LoRA" else [])
-    front = ["---", f"base_model: {cfg.base_model}" if "/" in cfg.base_model else "", "library_name: diffusers",
+    # Only a hub id belongs in the Hub's base_model field; a local folder or tiny:<kind> does not.
+    hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", cfg.base_model) and not Path(cfg.base_model).exists()
+    front = ["---", f"base_model: {cfg.base_model}" if hub_id else "", "library_name: diffusers",
              "license: other", "tags:"] + [f"- {t}" for t in tags]
     if cfg.trigger_word:
         front.append(f"instance_prompt: {json.dumps(cfg.trigger_word)}")
@@ -119,7 +121,9 @@ def write_model_card(cfg: DiffusionConfig, out_dir: Path, step: int, files: dict
     trigger = (f"Use the trigger word **{cfg.trigger_word}** in prompts.\n" if cfg.trigger_word
                else "No trigger word was used.\n")
     body = [f"# {cfg.name}", "", f"A {cfg.model_type.upper()} {kind} trained with autotrain-gradio.", "", trigger,
-            "## Files", ""] + [f"- `{Path(p).name}` ({fmt})" for fmt, p in files.items()] + [
+            "## Files", ""] + [f"- `{Path(p).name}` ({fmt})" for fmt, p in files.items()] + ([
+            "", f"For ComfyUI put `{Path(files['kohya']).name}` in `models/loras` (Load LoRA node); A1111/Forge: "
+            "`models/Lora`."] if "kohya" in files else []) + [
             "", "## Use with diffusers", "", "```python", _usage(cfg, files).rstrip(), "```", "",
             "## Training settings", "", "| setting | value |", "| --- | --- |"]
     body += [f"| {k} | {v} |" for k, v in settings]
