@@ -236,6 +236,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         since = {k: v - calls_at_epoch.get(k, 0) for k, v in calls.items()}
         events.emit("log", level="info", message=f"epoch {epoch + 1} done", epoch=epoch + 1,
                     vae_calls=since.get("vae", 0), text_encoder_calls=sum(v for k, v in since.items() if k != "vae"))
+
     while step < total:
         losses = []
         for micro in range(ga):
@@ -281,9 +282,10 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             events.emit("step", step=step, total=total, epoch=round(step * ga / micro_per_epoch, 3),
                         loss=round(loss_value, 6), lr=lr, it_s=it_s, eta_s=eta_s)
 
-        # Every rank must agree to stop, or the others would wait forever in the next all-reduce.
-        stop = torch.tensor(float(ctx.stop_requested), device=device)
-        if accelerator.reduce(stop, reduction="sum").item() > 0:
+        stop = ctx.stop_requested
+        if world > 1:  # every rank must agree to stop, or the others would wait forever in the next all-reduce
+            stop = accelerator.reduce(torch.tensor(float(stop), device=device), reduction="sum").item() > 0
+        if stop:
             ctx.stop_requested = True
             return {"checkpoint": str(save_checkpoint())}
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
