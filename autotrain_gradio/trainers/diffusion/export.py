@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 # kohya's `ss_base_model_version`, which ComfyUI/A1111 front-ends show and some use to filter LoRAs.
 _SS_BASE_VERSION = {"flux": "flux1", "sdxl": "sdxl_base_v1-0", "sd15": "sd_v1"}
-_PIPELINES = {"flux": "FluxPipeline", "sdxl": "StableDiffusionXLPipeline", "sd15": "StableDiffusionPipeline"}
+PIPELINES = {"flux": "FluxPipeline", "sdxl": "StableDiffusionXLPipeline", "sd15": "StableDiffusionPipeline"}
 
 
 def denoiser_part(model_type: str) -> str:
@@ -87,7 +87,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def _usage(cfg: DiffusionConfig, files: dict[str, str]) -> str:
-    pipe_cls = _PIPELINES[cfg.model_type]
+    pipe_cls = PIPELINES[cfg.model_type]
     if cfg.task == "diffusion-full":
         part = denoiser_part(cfg.model_type)
         model_cls = "FluxTransformer2DModel" if part == "transformer" else "UNet2DConditionModel"
@@ -291,7 +291,7 @@ def save_lora(cfg: DiffusionLoraConfig, denoiser: torch.nn.Module, out_dir: Path
 
     if "diffusers" in cfg.export_formats:
         # The pipeline's own writer, so the adapter config (alpha, DoRA, targets) travels as diffusers expects.
-        pipe_cls = getattr(diffusers, _PIPELINES[cfg.model_type])
+        pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
         pipe_cls.save_lora_weights(out_dir, **{f"{part}_lora_layers": peft_sd,
                                                f"{part}_lora_adapter_metadata": peft_cfg.to_dict()})
         path = out_dir / DIFFUSERS_WEIGHT_NAME

@@ -21,20 +21,19 @@ from typing import Any
 import torch
 
 from autotrain_gradio.config import DiffusionConfig
+from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER, LORA_TARGETS
 
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
 CUDA_OVERHEAD = int(0.8 * GIB)  # CUDA context, cuBLAS workspace, allocator slack not tied to a tensor
 FRAGMENTATION = 1.10
-DENOISER_FOLDER = {"flux": "transformer", "sdxl": "unet", "sd15": "unet"}
 ENCODER_FOLDERS = {"flux": ("text_encoder", "text_encoder_2"), "sdxl": ("text_encoder", "text_encoder_2"),
                    "sd15": ("text_encoder",)}
 # Bytes per parameter of a frozen base weight, per quantization and precision.
 QUANT_BYTES = {"nf4": 0.53, "float8": 1.0}  # nf4: 4 bits + one fp32 absmax per 64 weights (double-quantized)
 # Optimizer state bytes per trained fp32 parameter (Adafactor: factored second moment, a few % of the params).
 OPTIMIZER_BYTES = {"adamw": 8.0, "adamw8bit": 2.0, "adafactor": 0.2, "prodigy": 16.0}
-DEFAULT_LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 
 
 class PreflightError(RuntimeError):
@@ -96,14 +95,8 @@ def _component_stats(model_path: str, folder: str, targets: tuple[str, ...] = ()
 
 
 def _lora_targets(cfg: DiffusionConfig) -> tuple[str, ...]:
-    if getattr(cfg, "lora_target_modules", None):
-        return tuple(cfg.lora_target_modules)
-    try:  # the trainer's defaults, when the loop module is present
-        from autotrain_gradio.trainers.diffusion.models import LORA_TARGETS
-
-        return tuple(LORA_TARGETS[cfg.model_type])
-    except ImportError:
-        return tuple(DEFAULT_LORA_TARGETS)
+    """What the trainer will adapt: the config's modules, else the family defaults."""
+    return tuple(getattr(cfg, "lora_target_modules", None) or LORA_TARGETS[cfg.model_type])
 
 
 # --- activations ------------------------------------------------------------------------------------------

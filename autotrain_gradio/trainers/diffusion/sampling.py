@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 
 from autotrain_gradio.config import DiffusionConfig
-
-_PIPELINES = {"flux": "FluxPipeline", "sdxl": "StableDiffusionXLPipeline", "sd15": "StableDiffusionPipeline"}
+from autotrain_gradio.trainers.diffusion.export import PIPELINES, denoiser_part
 
 
 def sample_path(out_dir: Path, step: int, index: int) -> Path:
@@ -35,8 +34,8 @@ def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
     """The family's diffusers pipeline from model_path with `transformer=`/`unet=` replaced by `denoiser`."""
     import diffusers
 
-    part = "transformer" if cfg.model_type == "flux" else "unet"
-    pipe_cls = getattr(diffusers, _PIPELINES[cfg.model_type])
+    part = denoiser_part(cfg.model_type)
+    pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
     extra = {"safety_checker": None, "requires_safety_checker": False} if cfg.model_type == "sd15" else {}
     pipe = pipe_cls.from_pretrained(model_path, dtype=_weights_dtype(denoiser), **{part: denoiser}, **extra)
     # Only the freshly loaded parts move; the denoiser is already where training keeps it.
