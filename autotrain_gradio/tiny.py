@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 TINY_PREFIX = "tiny:"
@@ -25,6 +26,17 @@ def cache_root() -> Path:
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _WORDS = ("a", "photo", "of", "red", "green", "blue", "yellow", "white", "black", "cat", "dog", "sks", "style")
+
+
+@contextmanager
+def _seeded(seed: int = 0):
+    """A deterministic build that leaves the caller's random stream as it was (a trainer may build a tiny model
+    after seeding itself)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _clip_tokenizer():
@@ -76,24 +88,24 @@ def _vae(latent_channels: int = 4, **extra):
 
 
 def build_flux(path: Path) -> None:
-    import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel, T5Config, T5EncoderModel
 
-    torch.manual_seed(0)
-    tokenizer, tokenizer_2 = _clip_tokenizer(), _t5_tokenizer()
-    transformer = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=2, num_single_layers=1,
-                                         attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-                                         pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(4, 6, 6))
-    text_encoder = CLIPTextModel(_clip_config(vocab_size=len(tokenizer)))
-    text_encoder_2 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=37, num_layers=2,
-                                             num_heads=4, relative_attention_num_buckets=8, pad_token_id=0,
-                                             eos_token_id=1, decoder_start_token_id=0))
-    vae = _vae(shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False)
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-                                                base_image_seq_len=64, max_image_seq_len=1024)
-    FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                 text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer).save_pretrained(path)
+    with _seeded():
+        tokenizer, tokenizer_2 = _clip_tokenizer(), _t5_tokenizer()
+        transformer = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=2, num_single_layers=1,
+                                             attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                             pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(4, 6, 6))
+        text_encoder = CLIPTextModel(_clip_config(vocab_size=len(tokenizer)))
+        text_encoder_2 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=37, num_layers=2,
+                                                 num_heads=4, relative_attention_num_buckets=8, pad_token_id=0,
+                                                 eos_token_id=1, decoder_start_token_id=0))
+        vae = _vae(shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False)
+        scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
+                                                    max_shift=1.15, base_image_seq_len=64, max_image_seq_len=1024)
+        pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                            text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
+        pipe.save_pretrained(path)
 
 
 def _unet(cross_attention_dim: int, **extra):
@@ -107,38 +119,36 @@ def _unet(cross_attention_dim: int, **extra):
 
 
 def build_sdxl(path: Path) -> None:
-    import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    torch.manual_seed(0)
-    tokenizer = _clip_tokenizer()
-    # SDXL conditions on both encoders' penultimate states concatenated (32 + 32) plus the second one's pooled
-    # projection and six size/crop numbers, each embedded in 8 dims: 32 + 6 * 8 = 80.
-    unet = _unet(64, use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
-                 transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80)
-    text_encoder = CLIPTextModel(_clip_config(vocab_size=len(tokenizer)))
-    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(vocab_size=len(tokenizer)))
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       timestep_spacing="leading", steps_offset=1, prediction_type="epsilon")
-    StableDiffusionXLPipeline(vae=_vae(scaling_factor=0.13025), text_encoder=text_encoder,
-                              text_encoder_2=text_encoder_2, tokenizer=tokenizer, tokenizer_2=_clip_tokenizer(),
-                              unet=unet, scheduler=scheduler).save_pretrained(path)
+    with _seeded():
+        tokenizer = _clip_tokenizer()
+        # SDXL conditions on both encoders' penultimate states concatenated (32 + 32) plus the second one's pooled
+        # projection and six size/crop numbers, each embedded in 8 dims: 32 + 6 * 8 = 80.
+        unet = _unet(64, use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+                     transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80)
+        text_encoder = CLIPTextModel(_clip_config(vocab_size=len(tokenizer)))
+        text_encoder_2 = CLIPTextModelWithProjection(_clip_config(vocab_size=len(tokenizer)))
+        scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                           timestep_spacing="leading", steps_offset=1, prediction_type="epsilon")
+        StableDiffusionXLPipeline(vae=_vae(scaling_factor=0.13025), text_encoder=text_encoder,
+                                  text_encoder_2=text_encoder_2, tokenizer=tokenizer, tokenizer_2=_clip_tokenizer(),
+                                  unet=unet, scheduler=scheduler).save_pretrained(path)
 
 
 def build_sd15(path: Path) -> None:
-    import torch
     from diffusers import PNDMScheduler, StableDiffusionPipeline
     from transformers import CLIPTextModel
 
-    torch.manual_seed(0)
-    tokenizer = _clip_tokenizer()
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-                              steps_offset=1, prediction_type="epsilon")
-    StableDiffusionPipeline(vae=_vae(scaling_factor=0.18215), text_encoder=CLIPTextModel(_clip_config(
-                                vocab_size=len(tokenizer))), tokenizer=tokenizer, unet=_unet(32),
-                            scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                            requires_safety_checker=False).save_pretrained(path)
+    with _seeded():
+        tokenizer = _clip_tokenizer()
+        scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  skip_prk_steps=True, steps_offset=1, prediction_type="epsilon")
+        StableDiffusionPipeline(vae=_vae(scaling_factor=0.18215), text_encoder=CLIPTextModel(_clip_config(
+                                    vocab_size=len(tokenizer))), tokenizer=tokenizer, unet=_unet(32),
+                                scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                requires_safety_checker=False).save_pretrained(path)
 
 
 def build_vit(path: Path) -> None:

@@ -82,7 +82,6 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         raise ValueError("train_text_encoder is for sdxl / sd15; a Flux full fine-tune trains the transformer only")
     # Frozen weights (and cached embeddings) run in the low precision; trained weights stay fp32 (below).
     frozen_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    set_seed(cfg.seed)
 
     # --- preflight: before any weight is read -----------------------------------------------------------
     model_path = resolve_model(cfg.base_model)
@@ -140,6 +139,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     total = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / ga)
 
     # --- the model: LoRA on a frozen base, or every weight trained ----------------------------------------
+    set_seed(cfg.seed)  # here, after anything (a tiny-model build, caching) that may have drawn random numbers
     denoiser = models.load_denoiser(cfg, model_path, frozen_dtype if lora else torch.float32)
     guidance_embeds = bool(getattr(denoiser.config, "guidance_embeds", False))
     noise_scheduler = models.load_noise_scheduler(cfg, model_path)
