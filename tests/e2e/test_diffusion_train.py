@@ -307,6 +307,20 @@ def test_bad_model_path_fails_with_reason(tmp_path):
     assert str(missing) in end["error"]
 
 
+@pytest.mark.parametrize("settings, expected", [
+    (dict(quantize_base="nf4"), "quantize_base='nf4' needs a CUDA GPU"),
+    (dict(optimizer="prodigy"), "pip install prodigyopt"),
+])
+def test_settings_that_cannot_run_here_fail_with_what_to_do(tmp_path, settings, expected):
+    if "prodigy" in str(settings) and __import__("importlib").util.find_spec("prodigyopt"):
+        pytest.skip("prodigyopt is installed")
+    cfg = make_config(tmp_path, "flux", **settings)
+    rc, events = run_here(cfg)
+    assert rc == 1 and events[-1]["status"] == "failed"
+    assert expected in events[-1]["error"]
+    assert not of_type(events, "step")
+
+
 def test_two_process_ddp_on_cpu(tmp_path):
     cfg = make_config(tmp_path, "flux", max_steps=3, batch_size=1, checkpoint_every=3)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

@@ -86,6 +86,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     # --- preflight: before any weight is read -----------------------------------------------------------
     model_path = resolve_model(cfg.base_model)
     models.check_model_path(model_path)
+    quant = models.quantization_config(cfg, frozen_dtype)
     cfg = preflight(cfg, model_path, device, log_fn=ctx.log)
     side = models.vae_scale_factor(model_path) * (2 if cfg.model_type == "flux" else 1)
 
@@ -140,7 +141,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     # --- the model: LoRA on a frozen base, or every weight trained ----------------------------------------
     set_seed(cfg.seed)  # here, after anything (a tiny-model build, caching) that may have drawn random numbers
-    denoiser = models.load_denoiser(cfg, model_path, frozen_dtype if lora else torch.float32)
+    denoiser = models.load_denoiser(cfg, model_path, frozen_dtype if lora else torch.float32, quant)
     guidance_embeds = bool(getattr(denoiser.config, "guidance_embeds", False))
     noise_scheduler = models.load_noise_scheduler(cfg, model_path)
     if lora:

@@ -44,10 +44,14 @@ def _load(cls, path: str, subfolder: str, **kwargs):
         raise OSError(f"cannot load {subfolder} of base model {path!r}: {err}") from err
 
 
-def _quantization(cfg: DiffusionConfig, dtype: torch.dtype):
-    """The diffusers quantization config for the frozen base, or None. Optional packages fail with the pip line."""
+def quantization_config(cfg: DiffusionConfig, dtype: torch.dtype):
+    """The diffusers quantization config for the frozen base, or None. Called before anything loads, so a
+    setting that cannot work (no GPU, a missing package, a full fine-tune) fails at once, with what to do."""
     if cfg.quantize_base == "none":
         return None
+    if cfg.task != "diffusion-lora":
+        raise ValueError("quantize_base applies to LoRA training only (a full fine-tune trains every weight); "
+                         "set quantize_base='none'")
     if not torch.cuda.is_available():
         raise RuntimeError(f"quantize_base={cfg.quantize_base!r} needs a CUDA GPU; set quantize_base='none' on CPU")
     if cfg.quantize_base == "nf4":
@@ -64,14 +68,11 @@ def _quantization(cfg: DiffusionConfig, dtype: torch.dtype):
     return TorchAoConfig(Float8WeightOnlyConfig())
 
 
-def load_denoiser(cfg: DiffusionConfig, path: str, dtype: torch.dtype) -> torch.nn.Module:
-    """The Flux transformer or the UNet, in `dtype` (quantized when cfg.quantize_base asks and it is frozen)."""
+def load_denoiser(cfg: DiffusionConfig, path: str, dtype: torch.dtype, quant=None) -> torch.nn.Module:
+    """The Flux transformer or the UNet, in `dtype`; quantized with `quant` (from quantization_config) if given."""
     from diffusers import FluxTransformer2DModel, UNet2DConditionModel
 
     cls = FluxTransformer2DModel if cfg.model_type == "flux" else UNet2DConditionModel
-    quant = _quantization(cfg, dtype) if cfg.task == "diffusion-lora" else None
-    if cfg.quantize_base != "none" and quant is None:
-        raise ValueError("quantize_base applies to LoRA training only (a full fine-tune trains every weight)")
     kwargs = {"quantization_config": quant} if quant is not None else {}
     return _load(cls, path, DENOISER_FOLDER[cfg.model_type], torch_dtype=dtype, **kwargs)
 
