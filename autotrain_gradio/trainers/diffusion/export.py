@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from autotrain_gradio.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig, config_digest
-from autotrain_gradio.trainers.common import scrub
+from autotrain_gradio.trainers.common import PushError, push_to_hub, scrub  # noqa: F401 - re-exported for the loop
 
 log = logging.getLogger(__name__)
 
@@ -338,31 +338,3 @@ def save_full(cfg: DiffusionFullConfig, denoiser: torch.nn.Module, text_encoders
 
 
 # --- hub ----------------------------------------------------------------------------------------------------------
-
-
-class PushError(RuntimeError):
-    """Uploading to the Hub is not possible; the message says what to do."""
-
-
-def push_to_hub(cfg: DiffusionConfig, model_dir: Path) -> str:
-    """Upload model_dir to cfg.hub_repo_id (default: <user>/<cfg.name>) as a private model repo; returns its URL.
-
-    The token comes from the environment variable HF_TOKEN only (the UI passes it to the trainer process that
-    way); it is handed to huggingface_hub in memory and never written to a file, an event or a log."""
-    token = os.environ.get("HF_TOKEN", "").strip()
-    if not token:
-        raise PushError("push_to_hub is on but HF_TOKEN is not set: export HF_TOKEN=<a write token from "
-                        "https://huggingface.co/settings/tokens> (or enter it in the app), or set push_to_hub=false")
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    try:
-        repo_id = cfg.hub_repo_id or cfg.name
-        if "/" not in repo_id:
-            repo_id = f"{api.whoami()['name']}/{repo_id}"
-        url = api.create_repo(repo_id, repo_type="model", private=True, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), repo_type="model",
-                          commit_message=f"autotrain-gradio: {cfg.name}")
-    except Exception as err:  # noqa: BLE001 - re-raised with the token scrubbed from the message
-        raise PushError(scrub(f"push to the Hub failed: {type(err).__name__}: {err}")) from None
-    return str(url)

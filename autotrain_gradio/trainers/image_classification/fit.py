@@ -190,7 +190,7 @@ def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationDat
     if cfg.push_to_hub and ctx.is_main:
         # One upload path for every task (token from HF_TOKEN only, scrubbed from errors); it lives with the
         # diffusion exporter for now and is imported only when asked for.
-        from autotrain_gradio.trainers.diffusion.export import push_to_hub
+        from autotrain_gradio.trainers.common import push_to_hub
 
         outputs["hub"] = push_to_hub(cfg, model_dir)
     return outputs
