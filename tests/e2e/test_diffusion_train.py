@@ -187,7 +187,8 @@ def test_full_fine_tune_saves_loadable_model(tmp_path, kind):
 
 def test_options_dora_shift_sampling_accumulation_and_schedule(tmp_path):
     cfg = make_config(tmp_path, "flux", max_steps=4, use_dora=True, timestep_sampling="shift",
-                      gradient_accumulation=2, batch_size=1, lr_scheduler="cosine", warmup_steps=2, learning_rate=1e-3)
+                      gradient_checkpointing=True, gradient_accumulation=2, batch_size=1, lr_scheduler="cosine",
+                      warmup_steps=2, learning_rate=1e-3)
     rc, events = run_here(cfg)
     assert rc == 0, events[-1]
     steps = of_type(events, "step")
