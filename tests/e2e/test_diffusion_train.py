@@ -31,9 +31,14 @@ def toy_data(folder: Path) -> Path:
     return folder
 
 
-def make_config(tmp: Path, kind: str, full: bool = False, name: str = "toy", **overrides):
-    """A tiny run config written to output/<name>/config.toml, as the pipeline would write it."""
-    settings = dict(name=name, base_model=f"tiny:{kind}", model_type=kind, data_dir=str(toy_data(tmp / "input" / name)),
+def make_config(tmp: Path, kind: str, full: bool = False, name: str = "toy", wide: bool = False, **overrides):
+    """A tiny run config written to output/<name>/config.toml, as the pipeline would write it. `wide` adds a 2:1
+    image, which gets a bucket (and batches) of its own."""
+    data = toy_data(tmp / "input" / name)
+    if wide:
+        Image.new("RGB", (96, 48), (250, 250, 250)).save(data / "wide.png")
+        (data / "wide.txt").write_text("a photo of white")
+    settings = dict(name=name, base_model=f"tiny:{kind}", model_type=kind, data_dir=str(data),
                     output_dir=str(tmp / "output" / name), resolution=32, bucket_step=16, batch_size=2, max_steps=4,
                     learning_rate=1e-3, warmup_steps=1, mixed_precision="no", gradient_checkpointing=False,
                     max_sequence_length=16)
@@ -161,10 +166,13 @@ def test_text_encoder_calls_are_counted_when_not_cached(tmp_path):
 
 @pytest.mark.parametrize("kind", ["sdxl", "sd15"])
 def test_unet_lora_trains(tmp_path, kind):
-    cfg = make_config(tmp_path, kind, max_steps=4, noise_offset=0.05, gradient_checkpointing=True)
+    cfg = make_config(tmp_path, kind, max_steps=6, noise_offset=0.05, gradient_checkpointing=True, wide=True)
     rc, events = run_here(cfg)
     assert rc == 0, events[-1]
-    assert [e["step"] for e in of_type(events, "step")] == [1, 2, 3, 4]
+    assert [e["step"] for e in of_type(events, "step")] == [1, 2, 3, 4, 5, 6]  # 3 batches an epoch: 2 square, 1 wide
+    shapes = {tuple(t.shape) for t in map(lambda f: load_file(f)["latents"],
+                                          (Path(cfg.output_dir) / "cache" / "latents").iterdir())}
+    assert shapes == {(4, 16, 16), (4, 8, 24)}  # 32x32 px, and the 2:1 image in a 48x16 bucket (not a square crop)
     files = events[-1]["outputs"]
     state = load_file(files["diffusers"])
     assert state and all(torch.isfinite(v).all() for v in state.values())
@@ -188,11 +196,11 @@ def test_full_fine_tune_saves_loadable_model(tmp_path, kind):
 def test_options_dora_shift_sampling_accumulation_and_schedule(tmp_path):
     cfg = make_config(tmp_path, "flux", max_steps=4, use_dora=True, timestep_sampling="shift",
                       gradient_checkpointing=True, gradient_accumulation=2, batch_size=1, lr_scheduler="cosine",
-                      warmup_steps=2, learning_rate=1e-3)
+                      warmup_steps=2, learning_rate=1e-3, wide=True)
     rc, events = run_here(cfg)
     assert rc == 0, events[-1]
     steps = of_type(events, "step")
-    assert [e["epoch"] for e in steps] == [0.5, 1.0, 1.5, 2.0]  # 4 batches an epoch, 2 per optimizer step
+    assert [e["epoch"] for e in steps] == [0.4, 0.8, 1.2, 1.6]  # 5 batches an epoch, 2 per optimizer step
     lrs = [e["lr"] for e in steps]
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[3] < lrs[2]  # 2 warmup steps, then cosine
     state = load_file(events[-1]["outputs"]["diffusers"])
