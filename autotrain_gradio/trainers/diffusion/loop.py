@@ -61,6 +61,7 @@ def read_prompts(cfg: DiffusionConfig, prompts_file: Path) -> list[str]:
 def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     """Train, checkpoint, sample and export as cfg says; returns {format: path} of the written model files."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     from autotrain_gradio.trainers.diffusion.preflight import preflight
@@ -71,6 +72,9 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     # Only a trained SDXL first text encoder has weights off the loss path (its last layer: SDXL reads the
     # penultimate one), which DDP must be told about.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.task == "diffusion-full" and cfg.train_text_encoder)
+    # A notebook may run several trainings in one process, and accelerate keeps the first one's precision in a
+    # process-wide singleton that refuses a different one: forget it (the process group, in PartialState, stays).
+    AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(mixed_precision=precision, cpu=not cuda, kwargs_handlers=[ddp])
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     is_main, events = accelerator.is_main_process, ctx.events
