@@ -119,9 +119,22 @@ class JobStore:
         # isolation_level=None: we issue BEGIN ourselves, so a claim is exactly one immediate transaction.
         self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
+        self._use_wal()
         self.conn.executescript(_SCHEMA)
+
+    def _use_wal(self) -> None:
+        # Switching a new database to WAL needs a moment alone with it, and SQLite answers "database is locked"
+        # at once (no busy wait) when other processes are opening it too: retry briefly. WAL then persists.
+        for attempt in range(200):
+            try:
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == 199:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.conn.close()
