@@ -8,6 +8,7 @@ first use. Everything else passes through unchanged.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,14 +185,18 @@ def resolve_model(base_model: str) -> str:
     target = cache_root() / f"{kind}-v{VERSION}"
     if (target / ".complete").exists():
         return str(target)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    BUILDERS[kind](tmp)
-    (tmp / ".complete").write_text("ok")
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished first: use theirs
-        import shutil
+    # Several processes (DDP ranks, parallel jobs) may ask at once: one builds under a file lock, the others wait
+    # for it and then use its folder. The build goes to a temporary folder renamed into place when complete.
+    from filelock import FileLock
 
-        shutil.rmtree(tmp, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / ".complete").exists():
+            tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(target, ignore_errors=True)  # a folder left by a build that was killed half-way
+            tmp.mkdir(parents=True)
+            BUILDERS[kind](tmp)
+            (tmp / ".complete").write_text("ok")
+            tmp.rename(target)
     return str(target)

@@ -41,12 +41,16 @@ def visible_gpus() -> list[int]:
 
 
 def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:
-    """The trainer's argv: the harness module directly, or under `accelerate launch` for num_processes > 1."""
+    """The trainer's argv: the harness module directly; for num_processes > 1, `accelerate launch --multi_gpu`
+    on GPUs, or torchrun on a CPU (accelerate's --cpu launcher starts a single process)."""
     args = ["-m", "autotrain_gradio.train", "--config", str(config_path)] + (["--resume"] if resume else [])
     if num_processes <= 1:
         return [sys.executable, *args]
-    cpu = [] if visible_gpus() else ["--cpu"]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes), *cpu, *args]
+    if visible_gpus():
+        return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+                str(num_processes), *args]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes),
+            *args]
 
 
 def trainer_env(gpu_ids: list[int] | None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from autotrain_gradio.config import DiffusionFullConfig, DiffusionLoraConfig, save_config
 from autotrain_gradio.events import read_events
+from autotrain_gradio.jobs.launch import trainer_command
 from autotrain_gradio.tiny import resolve_model
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "yellow": (230, 220, 20)}
@@ -332,8 +333,10 @@ def test_settings_that_cannot_run_here_fail_with_what_to_do(tmp_path, settings, 
 
 def test_two_process_ddp_on_cpu(tmp_path):
     cfg = make_config(tmp_path, "flux", max_steps=3, batch_size=1, checkpoint_every=3)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    rc, events, out = run(cfg, launcher=launcher)
+    # The launcher the job queue uses for 2 processes (torchrun on a CPU, accelerate launch on GPUs).
+    cmd = trainer_command(Path(cfg.output_dir) / "config.toml", num_processes=2)
+    proc = subprocess.run(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
+    rc, events, out = proc.returncode, read_events(Path(cfg.output_dir) / "log" / "events.jsonl"), proc.stdout
     assert rc == 0, out[-3000:]
     assert "2 process(es)" in " ".join(e.get("message", "") for e in of_type(events, "log"))
     assert len(of_type(events, "start")) == 1 and len(of_type(events, "end")) == 1  # rank 0 alone writes events

@@ -197,8 +197,9 @@ def test_trainer_command_and_visible_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
     assert trainer_command("c.toml", num_processes=2, resume=True) == [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "autotrain_gradio.train", "--config", "c.toml", "--resume"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     assert visible_gpus() == [0, 1]
-    assert "--cpu" not in trainer_command("c.toml", num_processes=2)
+    assert trainer_command("c.toml", num_processes=2)[:6] == [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
