@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import TASKS, ConfigError, describe_fields
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from autotrain_gradio.config import TASKS, ConfigError, describe_fields, read_toml
 
 REQUEST_KEYS = {"dataset_path", "datasets_dir", "dataset_paths", "profile", "dataset_name", "min_images", "gpu_ids",
                 "max_concurrent", "monitor", "skip_copy", "force", "dry_run", "immediate", "config"}
@@ -48,15 +42,7 @@ def _request(args: argparse.Namespace) -> dict[str, Any]:
     """CLI flags over the --config file's values."""
     request: dict[str, Any] = {}
     if args.request_file:
-        path = Path(args.request_file)
-        try:
-            request = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            raise ConfigError(f"--config {path}: cannot read it as TOML ({err})") from None
-        unknown = set(request) - REQUEST_KEYS
-        if unknown:
-            raise ConfigError(f"--config {path}: unknown keys {sorted(unknown)}; allowed: {sorted(REQUEST_KEYS)} "
-                              "(training settings go under [config])")
+        request = read_toml(args.request_file, "--config", REQUEST_KEYS)
     for key in REQUEST_KEYS - {"config"}:
         value = getattr(args, key, None)
         if value is not None:

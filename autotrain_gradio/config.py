@@ -212,15 +212,24 @@ def save_config(cfg: CommonConfig, path: str | Path) -> Path:
     return path
 
 
-def load_config(path: str | Path) -> CommonConfig:
+def read_toml(path: str | Path, label: str, allowed: set[str] | None = None) -> dict[str, Any]:
+    """A TOML file as a dict; with `allowed`, any other top-level key is an error (settings go under [config])."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    return config_from_dict(data)
+    except FileNotFoundError:
+        raise ConfigError(f"{label} {path}: file not found") from None
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{label} {path}: cannot read it as TOML ({err})") from None
+    unknown = set(data) - allowed if allowed is not None else set()
+    if unknown:
+        raise ConfigError(f"{label} {path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(allowed)} "
+                          "(training settings go under [config])")
+    return data
+
+
+def load_config(path: str | Path) -> CommonConfig:
+    return config_from_dict(read_toml(path, "config"))
 
 
 def config_digest(cfg: CommonConfig) -> str:

@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import TASKS, CommonConfig, ConfigError, config_from_dict, merge
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from autotrain_gradio.config import TASKS, CommonConfig, ConfigError, config_from_dict, merge, read_toml
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "profiles"
 PROFILE_KEYS = {"description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}
@@ -62,13 +57,9 @@ def search_dirs(workspace: Path | None = None) -> list[Path]:
 def load_profile_file(path: Path) -> Profile:
     """Parse and validate one profile file (its config must validate for its task)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise ProfileError(f"profile {path}: cannot read it as TOML ({err})") from None
-    unknown = set(data) - PROFILE_KEYS
-    if unknown:
-        raise ProfileError(f"profile {path}: unknown top-level keys {sorted(unknown)}; allowed: "
-                           f"{sorted(PROFILE_KEYS)} (training settings go under [config])")
+        data = read_toml(path, "profile", PROFILE_KEYS)
+    except ConfigError as err:
+        raise ProfileError(str(err)) from None
     task = data.get("task")
     if task not in TASKS:
         raise ProfileError(f"profile {path}: task must be one of {', '.join(TASKS)}, got {task!r}")
