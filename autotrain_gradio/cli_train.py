@@ -13,8 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from autotrain_gradio.jobs import FINAL, STATUSES, Job, JobError, JobStore, cancel, resume, submit
-from autotrain_gradio.jobs.launch import run_foreground
+from autotrain_gradio.jobs import FINAL, STATUSES, Job, JobError, JobStore, cancel, resume, run_now, submit
 from autotrain_gradio.monitor import RESULT_CODES, monitor_job
 from autotrain_gradio.workspace import workspace_root
 
@@ -132,9 +131,9 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     gpus = [int(g) for g in args.gpu_ids.split(",") if g.strip()] if args.gpu_ids else None
-    if args.immediate:
-        return run_foreground(args.config, gpu_ids=gpus, monitor=True)
     root = _root(args)
+    if args.immediate:
+        return run_now(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus)[1]
     job = submit(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus,
                  max_concurrent=args.max_concurrent)
     print(f"queued as job {job.id}; follow it with: autotrain train monitor --job {job.id}")

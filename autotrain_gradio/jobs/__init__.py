@@ -9,6 +9,7 @@ from autotrain_gradio.jobs.scheduler import (
     ensure_worker,
     job_state,
     resume,
+    run_now,
     run_worker,
     settle,
     submit,
@@ -18,5 +19,5 @@ from autotrain_gradio.jobs.store import FINAL, STATUSES, Job, JobStore
 
 __all__ = [
     "FINAL", "STATUSES", "Job", "JobError", "JobStore", "Worker", "cancel", "ensure_worker", "job_state", "resume",
-    "run_foreground", "run_worker", "settle", "submit", "trainer_command", "worker_pid",
+    "run_foreground", "run_now", "run_worker", "settle", "submit", "trainer_command", "worker_pid",
 ]

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -136,7 +137,8 @@ def poll_events(tailer: EventTailer) -> list[dict]:
 
 
 def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None, resume: bool = False,
-                   monitor: bool = True, stream: TextIO = sys.stdout, interval: float = 1.0) -> int:
+                   monitor: bool = True, stream: TextIO = sys.stdout, interval: float = 1.0,
+                   on_spawn: Callable[[subprocess.Popen, int], None] | None = None) -> int:
     """Run one trainer now and wait for it; return its exit code (0 completed, 1 failed, 143 cancelled, 2 bad
     config). Its output goes to output/<name>/log/train.log; with `monitor`, the progress line is drawn from
     events.jsonl. Ctrl-C sends SIGTERM (the trainer checkpoints and ends cancelled); a second one SIGKILLs."""
@@ -148,6 +150,8 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
     state = RunState()
     log = paths.log_dir / "train.log"
     proc = spawn(config_path, log, gpu_ids=gpu_ids, resume=resume)
+    if on_spawn is not None:  # e.g. record the trainer's pid in the job store
+        on_spawn(proc, tailer.offset)
     follower = Follower(stream) if monitor else None
     interrupts = 0
     while True:

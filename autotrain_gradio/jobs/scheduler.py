@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TextIO
 
 from autotrain_gradio.config import load_config
 from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
@@ -313,6 +314,31 @@ def _get(store: JobStore, job_id: int) -> Job:
     if job is None:
         raise JobError(f"no job with id {job_id}; `autotrain train list` shows them")
     return job
+
+
+def run_now(workspace: str | Path, *, name: str, profile: str, config_path: str | Path,
+            gpu_ids: list[int] | None = None, resume: bool = False, monitor: bool = True,
+            stream: TextIO = sys.stdout) -> tuple[Job, int]:
+    """The foreground path (`--immediate`), recorded in the store like any job: `train list` shows it,
+    `train cancel` stops it, a worker counts it against max-concurrent and leaves its GPUs alone."""
+    from autotrain_gradio.jobs.launch import run_foreground
+
+    store = JobStore(workspace_root(workspace))
+    try:
+        cfg = load_config(config_path)
+        job = store.add(name=name, profile=profile, config_path=config_path, output_dir=cfg.output_dir,
+                        gpu_ids=gpu_ids, num_gpus=max(1, len(gpu_ids or [])), resume=resume,
+                        running_pid=os.getpid())
+
+        def record(proc: subprocess.Popen, offset: int) -> None:
+            store.update(job.id, pid=proc.pid, pid_start=pid_start_time(proc.pid), events_offset=offset,
+                         assigned_gpus=gpu_ids or [])
+
+        code = run_foreground(config_path, gpu_ids=gpu_ids, resume=resume, monitor=monitor, stream=stream,
+                              on_spawn=record)
+        return settle(store, store.get(job.id), code), code  # type: ignore[arg-type]
+    finally:
+        store.close()
 
 
 def cancel(workspace: str | Path, job_id: int, *, wait: bool = True, grace: float | None = None) -> Job:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.jobs.launch import pid_start_time
 from autotrain_gradio.workspace import jobs_db
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -165,14 +166,19 @@ class JobStore:
 
     def add(self, *, name: str, profile: str, config_path: str | Path, output_dir: str | Path,
             gpu_ids: list[int] | None = None, num_gpus: int = 1, max_concurrent: int = 1,
-            resume: bool = False, kill_grace: float = 30.0) -> Job:
-        """Append a queued job and return it."""
+            resume: bool = False, kill_grace: float = 30.0, running_pid: int | None = None) -> Job:
+        """Append a queued job and return it. With `running_pid`, the row starts as running under that process
+        (a foreground run that the queue must count and `train list` must show, but no worker may launch)."""
         now = time.time()
+        status, started = ("running", now) if running_pid else ("queued", None)
+        pid_start = pid_start_time(running_pid) if running_pid else None
         cur = self.conn.execute(
             "INSERT INTO jobs (name, profile, status, gpu_ids, num_gpus, max_concurrent, config_path, output_dir,"
-            " resume, created, queued_at, kill_grace) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, profile, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
-             max(1, max_concurrent), str(config_path), str(output_dir), int(resume), now, now, kill_grace),
+            " resume, created, queued_at, kill_grace, started, pid, pid_start) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, profile, status, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
+             max(1, max_concurrent), str(config_path), str(output_dir), int(resume), now, now, kill_grace,
+             started, running_pid, pid_start),
         )
         return self.get(cur.lastrowid)  # type: ignore[return-value]
 

@@ -176,15 +176,15 @@ def run_pipeline(dataset_path: str | Path, profile: str, *, dataset_name: str | 
 def _train(result: PipelineResult, paths: RunPaths, gpu_ids: Any, immediate: bool, monitor: bool,
            max_concurrent: int, stream: TextIO | None, log: Any) -> PipelineResult:
     from autotrain_gradio import jobs
-    from autotrain_gradio.jobs.launch import run_foreground
 
     gpus = parse_gpu_ids(gpu_ids)
     if immediate:
         _say(stream, f"🚀 train     {result.name} in the foreground (Ctrl-C stops it after a checkpoint)")
-        code = run_foreground(paths.config, gpu_ids=gpus, monitor=monitor or stream is not None,
-                              stream=stream or sys.stdout)
-        result.exit_code = code
-        result.add("train", code == 0, f"trainer exit code {code}")
+        job, code = jobs.run_now(paths.root, name=result.name, profile=result.profile, config_path=paths.config,
+                                 gpu_ids=gpus, monitor=monitor or stream is not None, stream=stream or sys.stdout)
+        result.job_id, result.exit_code = job.id, code
+        result.add("train", code == 0, f"job {job.id} {job.status}, trainer exit code {code}"
+                   + (f": {job.error}" if job.error else ""))
     else:
         job = jobs.submit(paths.root, name=result.name, profile=result.profile, config_path=paths.config,
                           gpu_ids=gpus, max_concurrent=max_concurrent)

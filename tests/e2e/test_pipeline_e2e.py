@@ -38,6 +38,10 @@ def test_cli_run_immediate_tiny_flux_lora(tmp_path):
     lines = [json.loads(line) for line in (out / "log" / "events.jsonl").read_text().splitlines()]
     assert lines[-1]["type"] == "end" and lines[-1]["status"] == "completed"
     assert meta, "the LoRA carries its metadata"
+    listed = subprocess.run([sys.executable, "-m", "autotrain_gradio.cli", "--workspace", str(ws), "train", "list"],
+                            capture_output=True, text=True, timeout=60)
+    row = [line for line in listed.stdout.splitlines() if "photos" in line]
+    assert row and "completed" in row[0] and "100%" in row[0], listed.stdout  # foreground runs are jobs too
 
 
 def test_batch_immediate_with_one_invalid_folder_is_partial(tmp_path):
