@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def check_name(name: str) -> str | None:
 def suggest_name(path: str | Path) -> str:
     """A valid name from a folder name: spaces and odd characters become '_', cut to 64."""
     base = Path(path).resolve().name or "dataset"
+    if base.lower().endswith(".zip"):
+        base = base[:-4]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "dataset"
     return name[:MAX_NAME]
 
@@ -107,3 +110,34 @@ def free_bytes(path: Path) -> int:
 
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def extract_zip(archive: Path, dest: Path) -> Path:
+    """Unzip without trusting member names (absolute paths and '..' are refused, macOS litter is skipped) after
+    checking the unpacked size against free space. Returns the dataset folder: the zip's single top-level folder
+    when it has one (so class sub-folders keep working), else dest. Raises ValueError with what is wrong."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{archive} is not a readable zip archive ({err}); re-create it or unpack it "
+                         "yourself") from None
+    with zf:
+        members = []
+        for member in zf.infolist():
+            parts = Path(member.filename).parts
+            if member.is_dir() or not parts or parts[0] == "__MACOSX" or parts[-1].startswith("."):
+                continue
+            if Path(member.filename).is_absolute() or ".." in parts:
+                raise ValueError(f"{archive.name}: refusing the unsafe member path {member.filename!r}")
+            members.append((member, parts))
+        need, free = sum(m.file_size for m, _ in members), free_bytes(dest)
+        if need > free:
+            raise ValueError(f"unpacking {archive.name} needs {need / 1024**3:.1f} GB, {free / 1024**3:.1f} GB "
+                             f"free in {dest}; free some space or unpack it elsewhere and pass the folder")
+        for member, parts in members:
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest

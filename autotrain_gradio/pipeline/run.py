@@ -8,7 +8,8 @@ Any bad input is found before the first write: the result says why, exit code 2,
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,7 +19,7 @@ from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
 from autotrain_gradio.pipeline.validate import validate_dataset
 from autotrain_gradio.profiles import ProfileError, get_profile
-from autotrain_gradio.workspace import RunPaths, suggest_name, workspace_root
+from autotrain_gradio.workspace import RunPaths, extract_zip, suggest_name, workspace_root
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
 MODES = ("run", "prepare")
@@ -133,9 +134,24 @@ def run_pipeline(dataset_path: str | Path, profile: str, *, dataset_name: str | 
                  stream: TextIO | None = None, quiet: bool = False) -> PipelineResult:
     """Validate, prepare, configure and (mode='run') train one dataset. Returns what each phase did;
     `exit_code` is 0 ok, 1 training failed, 2 bad input, or the trainer's own code with immediate=True."""
+    options = {k: v for k, v in locals().items() if k not in ("dataset_path", "profile")}
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     stream = None if quiet else (stream or sys.stdout)
+    source = Path(dataset_path).expanduser()
+    if source.is_file() and source.suffix.lower() == ".zip":
+        # A zip is unpacked into a temporary folder (never into the workspace) and goes through the same phases.
+        with tempfile.TemporaryDirectory(prefix="autotrain-zip-") as tmp:
+            try:
+                folder = extract_zip(source, Path(tmp))
+            except ValueError as err:
+                result = PipelineResult(str(dataset_path), profile, exit_code=EXIT_BAD_INPUT, errors=[str(err)])
+                result.add("validate", False, str(err))
+                _say(stream, f"❌ {err}")
+                return result
+            _say(stream, f"📦 unpacked {source.name}")
+            options["dataset_name"] = dataset_name or suggest_name(source)
+            return replace(run_pipeline(folder, profile, **options), dataset_path=str(dataset_path))
     result, paths, report = plan_dataset(
         dataset_path, profile, dataset_name=dataset_name, min_images=min_images, gpu_ids=gpu_ids,
         skip_copy=skip_copy, force=force, workspace=workspace, overrides=overrides, config_layers=config_layers)

@@ -152,7 +152,8 @@ def validate_dataset(dataset_path: str | Path, profile: Profile, name: str, path
                              f"{Path.cwd()})")
         return report
     if not root.is_dir():
-        report.errors.append(f"dataset path is a file, not a folder: {root}; pass the folder that holds the images")
+        report.errors.append(f"dataset path is a file, not a folder: {root}; pass the folder that holds the images "
+                             "(or a .zip of them)")
         return report
     if not any(root.iterdir()):
         report.errors.append(f"dataset folder is empty: {root}; add images ({', '.join(IMAGE_EXTENSIONS)}) "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import shutil
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,28 +20,13 @@ from autotrain_gradio.config import MODELS, TASKS, to_toml
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
 from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
-from autotrain_gradio.workspace import check_name, suggest_name
+from autotrain_gradio.workspace import check_name, extract_zip, suggest_name
 
 DEFAULT_PROFILE = "TinyFluxLORA"  # runs anywhere (CPU, no download), so the first click works
 
 
 def uploads_dir(root: Path) -> Path:
     return root / "uploads"
-
-
-def _extract(archive: Path, dest: Path) -> None:
-    """Unzip without trusting member names: absolute paths and '..' are refused, macOS litter is skipped."""
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
-            parts = Path(member.filename).parts
-            if member.is_dir() or not parts or parts[0] == "__MACOSX" or parts[-1].startswith("."):
-                continue
-            if Path(member.filename).is_absolute() or ".." in parts:
-                raise gr.Error(f"{archive.name}: refusing the unsafe member path {member.filename!r}")
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
 
 
 def save_upload(files: list[str], root: Path, name: str = "") -> Path:
@@ -59,7 +43,10 @@ def save_upload(files: list[str], root: Path, name: str = "") -> Path:
     dest.mkdir(parents=True)
     for file in map(Path, files):
         if file.suffix.lower() == ".zip":
-            _extract(file, dest)
+            try:
+                extract_zip(file, dest)
+            except ValueError as err:
+                raise gr.Error(str(err)) from None
         else:
             shutil.copy2(file, dest / file.name)
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")]

@@ -105,3 +105,35 @@ def test_batch_dry_run_with_one_invalid_is_partial(tmp_path):
     prepared = run_batch_pipeline("TinyFluxLORA", dataset_paths=f"{tmp_path / 'sets' / 'alpha'}", workspace=ws,
                                   mode="prepare", quiet=True)
     assert prepared.exit_code == EXIT_OK and (ws / "output" / "alpha" / "config.toml").exists()
+
+
+def test_zip_dataset_is_unpacked_outside_the_workspace_and_prepared(tmp_path):
+    import zipfile
+
+    data = make_sample_dataset(tmp_path / "anna", count=3, size=32)
+    archive = tmp_path / "anna.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in data.iterdir():
+            zf.write(p, f"anna/{p.name}")
+        zf.writestr("__MACOSX/anna/._sample_00.png", b"junk")
+    ws = tmp_path / "ws"
+    res = run_pipeline(archive, "TinyFluxLORA", workspace=ws, mode="prepare", quiet=True)
+    assert res.ok and res.name == "anna" and res.dataset_path == str(archive), res.errors
+    assert sorted(p.name for p in (ws / "input" / "anna").glob("*.png")) == [f"sample_{i:02d}.png" for i in range(3)]
+    assert sorted(p.name for p in ws.iterdir()) == ["input", "logs", "output"]  # nothing unpacked into it
+
+
+def test_unsafe_or_broken_zip_is_refused_with_nothing_written(tmp_path):
+    import zipfile
+
+    ws = tmp_path / "ws"
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../escape.png", b"x")
+    res = run_pipeline(evil, "TinyFluxLORA", workspace=ws, quiet=True)
+    assert res.exit_code == 2 and "refusing the unsafe member path '../../escape.png'" in res.errors[0]
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really")
+    res = run_pipeline(broken, "TinyFluxLORA", workspace=ws, quiet=True)
+    assert res.exit_code == 2 and "is not a readable zip archive" in res.errors[0]
+    assert not ws.exists()
