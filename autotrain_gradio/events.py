@@ -115,6 +115,7 @@ class RunState:
     checkpoints: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
+    note: str = ""  # the latest log message: what a run is doing before its first step (loading, caching)
     started: float | None = None
     last_t: float | None = None
 
@@ -146,6 +147,7 @@ class RunState:
                 self.metrics.update(ev.get("metrics", {}))
             elif kind == "log":
                 self.logs.append(f"[{ev.get('level', 'info')}] {ev.get('message', '')}")
+                self.note = str(ev.get("message", ""))
             elif kind == "end":
                 self.status = ev["status"]
                 self.error = ev.get("error") or ""

@@ -47,8 +47,10 @@ def _eta(state: RunState) -> str:
 
 
 def progress_line(state: RunState, queue: int = 0, width: int = 30) -> str:
-    """The single-run line: bar, percent, steps, ETA, loss and how many jobs wait behind it."""
-    return f"{_bar(state, width)} | ETA: {_eta(state)} | Loss: {format_loss(state.loss)} | Queue: {queue}"
+    """The single-run line: bar, percent, steps, ETA, loss and how many jobs wait behind it. Before the first step
+    it also says what the trainer is doing (loading, caching), so a long start never looks stuck."""
+    line = f"{_bar(state, width)} | ETA: {_eta(state)} | Loss: {format_loss(state.loss)} | Queue: {queue}"
+    return f"{line} | {state.note}" if state.note and not state.step and state.status != "completed" else line
 
 
 def batch_line(name: str, state: RunState, queue_names: list[str], done: int, total: int, width: int = 20) -> str:

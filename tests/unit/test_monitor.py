@@ -100,3 +100,11 @@ def test_monitor_settles_a_running_job_whose_trainer_vanished(tmp_path):
     assert monitor_batch(tmp_path, [a.id, b.id], out, interval=0) == 1
     assert out.getvalue().splitlines() == [f"❌ {n}: failed: trainer process disappeared (pid {proc.pid})"
                                            for n in "ab"]
+
+
+def test_progress_line_says_what_the_trainer_does_before_its_first_step():
+    state = RunState().update([{"t": 1, "type": "log", "level": "info", "message": "caching latents 40/200"}])
+    assert progress_line(state).endswith("| Queue: 0 | caching latents 40/200")
+    state.update([{"t": 2, "type": "start", "total_steps": 10, "step": 0},
+                  {"t": 3, "type": "step", "step": 1, "total": 10, "loss": 0.5}])
+    assert progress_line(state).endswith("| Queue: 0")  # once steps run, the line is the documented one

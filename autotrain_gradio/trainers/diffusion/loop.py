@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -116,10 +117,17 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         todo_latents = [it for it in items if cached_latents and not cache.latent_path(it).is_file()]
         todo_text = [c for c in captions_to_encode(items, cfg.caption_dropout)
                      if cached_text and not cache.text_path(c).is_file()]
+        if todo_latents or todo_text:
+            ctx.log(f"loading the VAE / text encoders to cache {len(todo_latents)} images and {len(todo_text)} "
+                    "captions (once; later runs reuse the cache)")
         load_encoders(bool(todo_latents), bool(todo_text))
         with torch.no_grad():
-            for item in todo_latents:
+            shown = time.monotonic()
+            for i, item in enumerate(todo_latents, 1):
                 cache.write(cache.latent_path(item), {"latents": models.encode_images(vae, pixels(item)[None])[0]})
+                if time.monotonic() - shown > 5:  # a monitor shows this while no step exists yet
+                    ctx.log(f"caching latents {i}/{len(todo_latents)}")
+                    shown = time.monotonic()
             for caption in todo_text:
                 out = models.encode_prompts(cfg.model_type, tokenizers, encoders, [caption], cfg.max_sequence_length)
                 cache.write(cache.text_path(caption), {k: v[0] for k, v in out.items()})
@@ -145,6 +153,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     # --- the model: LoRA on a frozen base, or every weight trained ----------------------------------------
     set_seed(cfg.seed)  # here, after anything (a tiny-model build, caching) that may have drawn random numbers
+    ctx.log(f"loading the {cfg.model_type} {'transformer' if cfg.model_type == 'flux' else 'UNet'} "
+            f"from {cfg.base_model}")
     denoiser = models.load_denoiser(cfg, model_path, frozen_dtype if lora else torch.float32, quant)
     guidance_embeds = bool(getattr(denoiser.config, "guidance_embeds", False))
     noise_scheduler = models.load_noise_scheduler(cfg, model_path)
