@@ -133,7 +133,7 @@ class RunState:
                 self.started = self.started or ev.get("t")
             elif kind == "step":
                 self.status = "running"
-                self.step, self.total = int(ev["step"]), int(ev.get("total", self.total))
+                self.step, self.total = int(ev.get("step", self.step)), int(ev.get("total", self.total))
                 self.epoch = ev.get("epoch", self.epoch)
                 self.loss, self.lr = ev.get("loss"), ev.get("lr")
                 self.it_s, self.eta_s = ev.get("it_s"), ev.get("eta_s")

@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from autotrain_gradio.config import ConfigError, config_digest, load_config
-from autotrain_gradio.events import EventWriter, NullWriter
+from autotrain_gradio.events import EventWriter, NullWriter, scrub
 from autotrain_gradio.trainers.common import RunContext, describe_error
 from autotrain_gradio.workspace import run_paths
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = _trainer(cfg.task)(cfg, ctx) or {}
     except BaseException as err:  # noqa: BLE001 - reported, then re-raised as an exit code
         reason = describe_error(err)
-        traceback.print_exc()
+        print(scrub(traceback.format_exc()), file=sys.stderr, flush=True)
         events.emit("end", status="failed", error=reason, step=ctx.extra.get("step", 0))
         events.close()
         print(f"error: training failed: {reason}", file=sys.stderr)

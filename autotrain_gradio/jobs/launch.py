@@ -59,7 +59,10 @@ def trainer_env(gpu_ids: list[int] | None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")  # train.log shows lines as they happen
     if gpu_ids:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+        # Our GPU numbers are positions among the GPUs this process sees; when CUDA_VISIBLE_DEVICES already
+        # narrows them (e.g. "2,3"), position 0 is physical GPU 2, not 0.
+        parent = [s.strip() for s in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if s.strip()]
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(parent[g] if g < len(parent) else str(g) for g in gpu_ids)
     return env
 
 

@@ -324,19 +324,25 @@ def run_now(workspace: str | Path, *, name: str, profile: str, config_path: str 
     from autotrain_gradio.jobs.launch import run_foreground
 
     store = JobStore(workspace_root(workspace))
-    try:
-        cfg = load_config(config_path)
+    cfg = load_config(config_path)
+    if gpu_ids is None:  # one process on the first GPU no running job holds (none on a CPU machine)
+        busy = {g for job in store.list("running") for g in job.assigned_gpus}
+        gpu_ids = [g for g in visible_gpus() if g not in busy][:1] or None
+    gpus = gpu_ids or []
+    added: list[Job] = []
+
+    def record(proc: subprocess.Popen, offset: int) -> None:
+        # The row is born running with the trainer's pid, so no worker can launch it and a cancel signals the
+        # trainer (never this process).
         job = store.add(name=name, profile=profile, config_path=config_path, output_dir=cfg.output_dir,
-                        gpu_ids=gpu_ids, num_gpus=max(1, len(gpu_ids or [])), resume=resume,
-                        running_pid=os.getpid())
+                        gpu_ids=gpu_ids, num_gpus=max(1, len(gpus)), resume=resume, running_pid=proc.pid)
+        store.update(job.id, events_offset=offset, assigned_gpus=gpus)
+        added.append(job)
 
-        def record(proc: subprocess.Popen, offset: int) -> None:
-            store.update(job.id, pid=proc.pid, pid_start=pid_start_time(proc.pid), events_offset=offset,
-                         assigned_gpus=gpu_ids or [])
-
+    try:
         code = run_foreground(config_path, gpu_ids=gpu_ids, resume=resume, monitor=monitor, stream=stream,
                               on_spawn=record)
-        return settle(store, store.get(job.id), code), code  # type: ignore[arg-type]
+        return settle(store, store.get(added[0].id), code), code  # type: ignore[arg-type]
     finally:
         store.close()
 

@@ -177,7 +177,8 @@ class JobStore:
             " resume, created, queued_at, kill_grace, started, pid, pid_start) VALUES"
             " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, profile, status, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
-             max(1, max_concurrent), str(config_path), str(output_dir), int(resume), now, now, kill_grace,
+             max(1, max_concurrent), str(Path(config_path).resolve()), str(Path(output_dir).resolve()), int(resume),
+             now, now, kill_grace,
              started, running_pid, pid_start),
         )
         return self.get(cur.lastrowid)  # type: ignore[return-value]

@@ -18,7 +18,7 @@ MAX_BYTES, BACKUPS = 5 * 1024 * 1024, 3
 
 class _Scrub(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(str(record.msg))
+        record.msg, record.args = scrub(record.getMessage()), None
         return True
 
 

@@ -28,7 +28,8 @@ class RunContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def log(self, message: str, level: str = "info") -> None:
-        self.events.emit("log", level=level, message=scrub(message))
+        message = scrub(message)
+        self.events.emit("log", level=level, message=message)
         if self.is_main:
             print(f"[{level}] {message}", flush=True)
 
@@ -75,7 +76,7 @@ def push_to_hub(cfg: CommonConfig, model_dir: Path) -> str:
     token = os.environ.get("HF_TOKEN", "").strip()
     if not token:
         raise PushError("push_to_hub is on but HF_TOKEN is not set: export HF_TOKEN=<a write token from "
-                        "https://huggingface.co/settings/tokens> (or enter it in the app), or set push_to_hub=false")
+                        "https://huggingface.co/settings/tokens>, or set push_to_hub=false")
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)

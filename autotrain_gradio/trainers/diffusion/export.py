@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from autotrain_gradio.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig, config_digest
-from autotrain_gradio.trainers.common import PushError, push_to_hub, scrub  # noqa: F401 - re-exported for the loop
+from autotrain_gradio.trainers.common import scrub
 
 log = logging.getLogger(__name__)
 
@@ -335,6 +335,3 @@ def save_full(cfg: DiffusionFullConfig, denoiser: torch.nn.Module, text_encoders
          "config_digest": config_digest(cfg)}, indent=2), encoding="utf-8")
     files["card"] = str(write_model_card(cfg, out_dir, step, {k: v for k, v in files.items() if k != "card"}))
     return files
-
-
-# --- hub ----------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch
 
 from autotrain_gradio.config import DiffusionConfig, config_digest
 from autotrain_gradio.tiny import resolve_model
-from autotrain_gradio.trainers.common import RunContext, StepClock
+from autotrain_gradio.trainers.common import RunContext, StepClock, push_to_hub
 from autotrain_gradio.trainers.diffusion import checkpoint, models
 from autotrain_gradio.trainers.diffusion.data import (
     Cache,
@@ -91,8 +91,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     # --- preflight: before any weight is read -----------------------------------------------------------
     model_path = resolve_model(cfg.base_model)
     models.check_model_path(model_path)
-    quant = models.quantization_config(cfg, frozen_dtype)
     cfg = preflight(cfg, model_path, device, log_fn=ctx.log)
+    quant = models.quantization_config(cfg, frozen_dtype)  # after the preflight, which may switch it on
     side = models.vae_scale_factor(model_path) * (2 if cfg.model_type == "flux" else 1)
 
     # --- data and the cache: the VAE and text encoders run once, on rank 0, then are freed --------------
@@ -323,7 +323,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             outputs = export.save_full(cfg, model, trained_te, ctx.paths.model_dir, step)
         ctx.log(f"model written to {ctx.paths.model_dir}")
         if cfg.push_to_hub:
-            outputs["hub"] = export.push_to_hub(cfg, ctx.paths.model_dir)
+            outputs["hub"] = push_to_hub(cfg, ctx.paths.model_dir)
     accelerator.wait_for_everyone()
     render(read_prompts(cfg, ctx.paths.sample_prompts))
     # In-process callers (a notebook, the Python API) get the trained modules without reloading them.

@@ -188,8 +188,7 @@ def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationDat
     ctx.log(f"model saved to {model_dir}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics}
     if cfg.push_to_hub and ctx.is_main:
-        # One upload path for every task (token from HF_TOKEN only, scrubbed from errors); it lives with the
-        # diffusion exporter for now and is imported only when asked for.
+        # One upload path for every task (token from HF_TOKEN only, scrubbed from errors).
         from autotrain_gradio.trainers.common import push_to_hub
 
         outputs["hub"] = push_to_hub(cfg, model_dir)
