@@ -76,10 +76,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if not req.get("dataset_path"):
         print("error: --dataset-path is required (the folder of images)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = run_pipeline(req["dataset_path"], req["profile"], dataset_name=req.get("dataset_name"), **common)
-    if result.errors:
-        print(f"error: {result.errors[0]}", file=sys.stderr)
-    return result.exit_code
+    return run_pipeline(req["dataset_path"], req["profile"], dataset_name=req.get("dataset_name"), **common).exit_code
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:

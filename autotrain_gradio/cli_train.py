@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from autotrain_gradio.config import ConfigError
 from autotrain_gradio.jobs import FINAL, STATUSES, Job, JobError, JobStore, cancel, resume, run_now, submit
+from autotrain_gradio.jobs.launch import parse_gpu_ids
 from autotrain_gradio.monitor import RESULT_CODES, monitor_job
 from autotrain_gradio.workspace import workspace_root
 
@@ -130,7 +132,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     from autotrain_gradio.config import load_config
 
     cfg = load_config(args.config)
-    gpus = [int(g) for g in args.gpu_ids.split(",") if g.strip()] if args.gpu_ids else None
+    gpus = parse_gpu_ids(args.gpu_ids)
     root = _root(args)
     if args.immediate:
         return run_now(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus)[1]
@@ -145,7 +147,7 @@ def _guard(func):
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
-        except JobError as err:
+        except (JobError, ConfigError) as err:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_USAGE
     return run

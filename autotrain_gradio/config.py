@@ -153,6 +153,9 @@ MODELS: dict[str, type[CommonConfig]] = {
 }
 
 
+_TEXT_KEYS = {k for m in MODELS.values() for k, f in m.model_fields.items() if f.annotation is str}
+
+
 def _explain(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
@@ -188,6 +191,8 @@ def parse_override(item: str) -> tuple[str, Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    if key in _TEXT_KEYS and not isinstance(value, str):
+        value = raw  # trigger_word=123 means the text "123"
     return key, value
 
 

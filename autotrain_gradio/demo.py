@@ -49,5 +49,6 @@ def run_demo(workspace: str | Path | None = None, profile: str = "TinyFluxLORA",
         print(f"\n✅ done. Results in {result.output_dir}: model/, samples/, log/events.jsonl, config.toml")
         print("Next: autotrain pipeline run --dataset-path <your photos> --profile FluxLORA --monitor")
     else:
-        print(f"\n❌ demo failed (exit {result.exit_code}); see {result.output_dir}/log/", file=sys.stderr)
+        where = f"; see {result.output_dir}/log/" if result.output_dir else ""
+        print(f"\n❌ demo failed (exit {result.exit_code}){where}", file=sys.stderr)
     return result.exit_code

@@ -63,6 +63,15 @@ def load_profile_file(path: Path) -> Profile:
     task = data.get("task")
     if task not in TASKS:
         raise ProfileError(f"profile {path}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    try:
+        return _profile(path, data, task)
+    except ProfileError:
+        raise
+    except (TypeError, ValueError) as err:  # e.g. min_images = "many"
+        raise ProfileError(f"profile {path}: {err}") from None
+
+
+def _profile(path: Path, data: dict[str, Any], task: str) -> Profile:
     profile = Profile(
         name=path.stem, path=path, task=task, description=data.get("description", ""),
         min_images=int(data.get("min_images", 1)), estimated_output_gb=float(data.get("estimated_output_gb", 1.0)),

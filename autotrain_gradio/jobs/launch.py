@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from autotrain_gradio.config import load_config
+from autotrain_gradio.config import ConfigError, load_config
 from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
 from autotrain_gradio.workspace import run_paths
 
@@ -39,6 +39,21 @@ def visible_gpus() -> list[int]:
     except (OSError, subprocess.SubprocessError):
         return []
     return list(range(sum(1 for line in out.splitlines() if line.startswith("GPU "))))
+
+
+def parse_gpu_ids(value: str | list[int] | None) -> list[int] | None:
+    """'0,1' or [0, 1] -> [0, 1]; None or 'auto' -> None (free GPUs are picked by the scheduler)."""
+    if value is None or value == "" or value == "auto":
+        return None
+    if isinstance(value, list):
+        return [int(v) for v in value]
+    try:
+        ids = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--gpu-ids expects comma-separated GPU numbers like \"0,1\", got {value!r}") from None
+    if any(i < 0 for i in ids):
+        raise ConfigError(f"--gpu-ids must be 0 or greater, got {value!r}")
+    return ids
 
 
 def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:

@@ -78,8 +78,13 @@ def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
         if stream is not None:
             print(f"\n=== [{i}/{len(paths)}] {path}", file=stream, flush=True)
         # Monitoring waits until every job is queued, so the queue order and 'next' are known.
-        result = run_pipeline(path, profile, immediate=immediate, monitor=False, max_concurrent=max_concurrent,
-                              stream=stream, quiet=stream is None, **options)
+        try:
+            result = run_pipeline(path, profile, immediate=immediate, monitor=False, max_concurrent=max_concurrent,
+                                  stream=stream, quiet=stream is None, **options)
+        except Exception as err:  # noqa: BLE001 - one dataset's failure (a copy error, say) must not end the batch
+            result = PipelineResult(str(path), profile, exit_code=EXIT_FAILED, errors=[f"{type(err).__name__}: {err}"])
+            if stream is not None:
+                print(f"❌ {path}: {result.errors[0]}", file=stream, flush=True)
         batch.results.append(result)
 
     jobs = [r.job_id for r in batch.results if r.job_id is not None]
@@ -97,7 +102,13 @@ def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
                 r.errors.append(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
         store.close()
     ok = len(batch.succeeded)
-    batch.exit_code = EXIT_OK if ok == len(batch.results) else (EXIT_PARTIAL if ok else EXIT_BAD_INPUT)
+    if ok == len(batch.results):
+        batch.exit_code = EXIT_OK
+    elif ok:
+        batch.exit_code = EXIT_PARTIAL
+    else:  # nothing made it: 2 when every dataset was refused as bad input, else 1 (training failed)
+        rejected = all(r.exit_code == EXIT_BAD_INPUT for r in batch.results)
+        batch.exit_code = EXIT_BAD_INPUT if rejected else EXIT_FAILED
     if stream is not None:
         print(f"\nBatch: {ok}/{len(batch.results)} datasets ok", file=stream)
         for r in batch.failed:

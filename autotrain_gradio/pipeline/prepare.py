@@ -39,31 +39,39 @@ def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool =
                     dry_run: bool = False) -> PreparedDataset:
     """Copy images (and captions, or class folders) into input/<name>; with dry_run only describe it."""
     dest = paths.input_dir
-    if skip_copy and dest.exists():
-        count = sum(1 for _ in dest.rglob("*") if _.is_file() and _.suffix.lower() != ".txt"
-                    and _.name != MANIFEST)
-        return PreparedDataset(paths.name, dest, count, False, [f"reuse {dest} ({count} files, --skip-copy)"])
-    pairs = _targets(report, dest)
-    plan = [f"copy {len(report.images)} images ({report.captioned} captions) from {report.dataset_path} to {dest}"]
-    if dest.exists():
-        plan.insert(0, f"replace {dest} (--force)")
+    reuse = skip_copy and dest.exists()
+    count = len(report.images)
+    if reuse:
+        count = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() != ".txt" and p.name != MANIFEST)
+        plan = [f"reuse {dest} ({count} files, --skip-copy)"]
+    else:
+        plan = [f"copy {count} images ({report.captioned} captions) from {report.dataset_path} to {dest}"]
+        if dest.exists():
+            plan.insert(0, f"replace {dest} (--force)")
     if force and paths.output_dir.exists():
         plan.insert(0, f"replace {paths.output_dir} (--force)")
     if dry_run:
-        return PreparedDataset(paths.name, dest, len(report.images), False, plan)
+        return PreparedDataset(paths.name, dest, count, False, plan)
 
+    # The new copy is complete before anything old is deleted: a failed copy leaves the earlier run as it was.
+    tmp = dest.with_name(f".{dest.name}.partial")
+    if not reuse:
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            for src, target in _targets(report, dest):
+                target = tmp / target.relative_to(dest)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+            manifest = {"source": str(report.dataset_path.resolve()), "images": count,
+                        "captions": report.captioned, "classes": report.classes, "created": time.time()}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     if force and paths.output_dir.exists():
         shutil.rmtree(paths.output_dir)
-    tmp = dest.with_name(f".{dest.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for src, target in pairs:
-        target = tmp / target.relative_to(dest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-    manifest = {"source": str(report.dataset_path.resolve()), "images": len(report.images),
-                "captions": report.captioned, "classes": report.classes, "created": time.time()}
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
-    return PreparedDataset(paths.name, dest, len(report.images), True, plan)
+    if not reuse:
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    return PreparedDataset(paths.name, dest, count, not reuse, plan)

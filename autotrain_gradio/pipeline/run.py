@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autotrain_gradio.config import ConfigError, parse_override, to_toml
+from autotrain_gradio.jobs.launch import parse_gpu_ids
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
 from autotrain_gradio.pipeline.validate import validate_dataset
 from autotrain_gradio.profiles import ProfileError, get_profile
-from autotrain_gradio.workspace import RunPaths, extract_zip, suggest_name, workspace_root
+from autotrain_gradio.workspace import RunPaths, extract_zip, jobs_db, suggest_name, workspace_root
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
 MODES = ("run", "prepare")
@@ -57,21 +58,6 @@ class PipelineResult:
         self.phases.append(PhaseResult(phase, ok, message))
 
 
-def parse_gpu_ids(value: str | list[int] | None) -> list[int] | None:
-    """'0,1' or [0, 1] -> [0, 1]; None or 'auto' -> None (free GPUs are picked by the scheduler)."""
-    if value is None or value == "" or value == "auto":
-        return None
-    if isinstance(value, list):
-        return [int(v) for v in value]
-    try:
-        ids = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--gpu-ids expects comma-separated GPU numbers like \"0,1\", got {value!r}") from None
-    if any(i < 0 for i in ids):
-        raise ConfigError(f"--gpu-ids must be 0 or greater, got {value!r}")
-    return ids
-
-
 def _overrides(overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
     if not overrides:
         return {}
@@ -83,6 +69,21 @@ def _overrides(overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
 def _say(stream: TextIO | None, text: str) -> None:
     if stream is not None:
         print(text, file=stream, flush=True)
+
+
+def _live_job(paths: RunPaths):
+    """A queued or running job that uses this run's output folder, if any (read-only: no store is created)."""
+    if not jobs_db(paths.root).exists():
+        return None
+    from autotrain_gradio.jobs import JobStore
+
+    store = JobStore(paths.root)
+    try:
+        target = str(paths.output_dir.resolve())
+        return next((job for job in store.list(("queued", "running"))
+                     if str(Path(job.output_dir).resolve()) == target), None)
+    finally:
+        store.close()
 
 
 def plan_dataset(dataset_path: str | Path, profile: str, *, dataset_name: str | None = None, min_images: int = 1,
@@ -108,6 +109,10 @@ def plan_dataset(dataset_path: str | Path, profile: str, *, dataset_name: str | 
     report = validate_dataset(dataset_path, prof, name, paths, min_images=min_images, force=force,
                               skip_copy=skip_copy)
     result.warnings.extend(report.warnings)
+    if force and not report.errors and (busy := _live_job(paths)) is not None:
+        report.errors.append(f"job {busy.id} ({busy.status}) is using {paths.output_dir}; --force would delete it "
+                             f"under the job: cancel it first (autotrain train cancel --job {busy.id}) or choose "
+                             "another --dataset-name")
     if report.errors:
         result.errors.extend(report.errors)
         result.exit_code = EXIT_BAD_INPUT

@@ -63,6 +63,7 @@ def test_parse_override_reads_toml_values():
     assert parse_override("cache_latents = false") == ("cache_latents", False)
     assert parse_override('sample_prompts=["a", "b"]') == ("sample_prompts", ["a", "b"])
     assert parse_override("trigger_word=ohwx person") == ("trigger_word", "ohwx person")
+    assert parse_override("trigger_word=123") == ("trigger_word", "123")  # a text setting stays text
     with pytest.raises(ConfigError, match="--set expects key=value"):
         parse_override("learning_rate")
 

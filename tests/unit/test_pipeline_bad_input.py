@@ -172,3 +172,22 @@ def test_diffusion_profile_on_class_folders_says_what_to_do(ws, capsys, tmp_path
     make_sample_dataset(tmp_path / "cls" / "cats", count=3, size=32)
     expect(ws, capsys, "they are in sub-folders (cats): move them up", "pipeline", "run", "--dataset-path",
            str(tmp_path / "cls"), "--profile", "TinyFluxLORA")
+
+
+def test_force_refuses_while_a_job_uses_the_output(ws, capsys, good):
+    from autotrain_gradio.jobs import JobStore
+
+    out = ws / "output" / "good"
+    out.mkdir(parents=True)
+    (out / "config.toml").write_text("")
+    store = JobStore(ws)
+    job = store.add(name="good", profile="TinyFluxLORA", config_path=out / "config.toml", output_dir=out)
+    store.close()
+    expect(ws, capsys, f"job {job.id} (queued) is using {out}; --force would delete it under the job: cancel it "
+           f"first (autotrain train cancel --job {job.id})", "pipeline", "run", "--dataset-path", str(good),
+           "--profile", "TinyFluxLORA", "--force")
+
+
+def test_train_start_with_a_missing_config_is_one_line_exit_2(ws, capsys, tmp_path):
+    expect(ws, capsys, f"error: config {tmp_path / 'nope.toml'}: file not found", "train", "start", "--config",
+           str(tmp_path / "nope.toml"))

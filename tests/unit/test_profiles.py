@@ -58,3 +58,12 @@ def test_broken_profile_is_reported_with_its_path(tmp_path):
 def test_unknown_profile_lists_valid_ones():
     with pytest.raises(ProfileError, match=r"unknown profile 'Nope'; valid profiles: Flux, FluxLORA"):
         get_profile("Nope")
+
+
+def test_malformed_profile_value_is_a_profile_error_and_is_skipped_when_listing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AUTOTRAIN_PROFILES_DIR", str(tmp_path))
+    (tmp_path / "Odd.toml").write_text('task = "diffusion-lora"\nmin_images = "many"\n')
+    with pytest.raises(ProfileError, match=r"Odd.toml: invalid literal for int"):
+        load_profile_file(tmp_path / "Odd.toml")
+    assert "Odd" not in list_profiles() and "FluxLORA" in list_profiles()
+    assert "warning: skipping profile" in capsys.readouterr().err
