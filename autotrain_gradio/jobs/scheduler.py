@@ -190,8 +190,8 @@ class Worker:
             self.store.finish(job.id, "failed", error=f"could not start the trainer: {err}")
             self.log(f"job {job.id} failed to start: {err}")
             return
+        self.children[job.id] = proc  # watched from here on, whatever happens below
         self.store.update(job.id, pid=proc.pid, pid_start=pid_start_time(proc.pid), events_offset=offset)
-        self.children[job.id] = proc
         job = self.store.get(job.id)  # type: ignore[assignment]
         self.tailers[job.id] = job_tailer(job)
         if job.cancel_requested:  # cancelled between the claim and now
@@ -212,7 +212,8 @@ class Worker:
                 del self.attached[job_id]
         now = time.time()
         for job in self.store.list("running"):
-            if job.cancel_requested and job.pid and now - job.cancel_requested > job.kill_grace:
+            if (job.cancel_requested and job.pid and now - job.cancel_requested > job.kill_grace
+                    and pid_alive(job.pid, job.pid_start)):  # never a reused pid's group
                 signal_group(job.pid, signal.SIGKILL)
 
     def _settled(self, job: Job) -> None:
@@ -377,7 +378,7 @@ def cancel(workspace: str | Path, job_id: int, *, wait: bool = True, grace: floa
                 if worker_pid(workspace) is None or time.monotonic() - gone_since > 3:
                     job = settle(store, job)
                     break
-            if time.monotonic() > deadline and job.pid:
+            if time.monotonic() > deadline and job.pid and pid_alive(job.pid, job.pid_start):
                 signal_group(job.pid, signal.SIGKILL)
             time.sleep(0.1)
         return _get(store, job_id)
