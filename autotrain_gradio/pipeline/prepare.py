@@ -31,7 +31,8 @@ def _targets(report: ValidationReport, dest: Path) -> list[tuple[Path, Path]]:
         folder = dest / item.label if item.label else dest
         pairs.append((item.path, folder / item.path.name))
         if item.caption is not None:
-            pairs.append((item.caption, folder / item.caption.name))
+            # named exactly as the trainer looks for it (a.TXT -> a.txt)
+            pairs.append((item.caption, folder / (item.path.stem + report.caption_extension)))
     return pairs
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from autotrain_gradio.config import ConfigError, parse_override, to_toml
+from autotrain_gradio.config import ConfigError, merge, parse_override, to_toml
 from autotrain_gradio.jobs.launch import parse_gpu_ids
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
@@ -106,8 +106,9 @@ def plan_dataset(dataset_path: str | Path, profile: str, *, dataset_name: str | 
     name = dataset_name or suggest_name(dataset_path)
     result.name = name
     paths = RunPaths(root, name)
+    caption_ext = merge(prof.config, *config_layers, user).get("caption_extension", ".txt")
     report = validate_dataset(dataset_path, prof, name, paths, min_images=min_images, force=force,
-                              skip_copy=skip_copy)
+                              skip_copy=skip_copy, caption_extension=caption_ext)
     result.warnings.extend(report.warnings)
     if force and not report.errors and (busy := _live_job(paths)) is not None:
         report.errors.append(f"job {busy.id} ({busy.status}) is using {paths.output_dir}; --force would delete it "

@@ -41,6 +41,7 @@ class ValidationReport:
     dataset_bytes: int = 0
     needed_bytes: int = 0
     free_bytes: int = 0
+    caption_extension: str = ".txt"
 
     @property
     def ok(self) -> bool:
@@ -94,16 +95,17 @@ def _collect_diffusion(root: Path, report: ValidationReport) -> None:
                 f"no images directly in {root}; they are in sub-folders ({', '.join(subdirs[:5])}): move them up "
                 "into one folder, or, for a classifier, use --profile ImageClassification")
         return
-    captions = {p.stem: p for p in files if p.suffix.lower() == ".txt"}
+    ext = report.caption_extension.lower()
+    captions = {p.stem: p for p in files if p.suffix.lower() == ext}
     report.images = [ImageItem(p, captions.get(p.stem)) for p in images]
     missing = [item.path.name for item in report.images if item.caption is None]
     if missing:
-        report.warnings.append(f"{len(missing)} of {len(images)} images have no .txt caption (they train on the "
+        report.warnings.append(f"{len(missing)} of {len(images)} images have no {ext} caption (they train on the "
                                f"trigger word alone): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     orphans = sorted(set(captions) - {p.stem for p in images})
     if orphans:
         report.warnings.append(f"{len(orphans)} caption files have no image: "
-                               + ", ".join(f"{o}.txt" for o in orphans[:5]))
+                               + ", ".join(f"{o}{ext}" for o in orphans[:5]))
 
 
 def _collect_classes(root: Path, report: ValidationReport) -> None:
@@ -140,10 +142,11 @@ def _check_existing(paths: RunPaths, force: bool, skip_copy: bool, report: Valid
 
 
 def validate_dataset(dataset_path: str | Path, profile: Profile, name: str, paths: RunPaths,
-                     min_images: int = 1, force: bool = False, skip_copy: bool = False) -> ValidationReport:
+                     min_images: int = 1, force: bool = False, skip_copy: bool = False,
+                     caption_extension: str = ".txt") -> ValidationReport:
     """Phase 1: check path, images, count, captions, name, disk space and existing outputs. Read-only."""
     root = Path(dataset_path).expanduser()
-    report = ValidationReport(root, name, profile.name, profile.task)
+    report = ValidationReport(root, name, profile.name, profile.task, caption_extension=caption_extension)
     if (problem := check_name(name)) is not None:
         report.errors.append(problem)
         return report

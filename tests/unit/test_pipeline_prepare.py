@@ -137,3 +137,16 @@ def test_unsafe_or_broken_zip_is_refused_with_nothing_written(tmp_path):
     res = run_pipeline(broken, "TinyFluxLORA", workspace=ws, quiet=True)
     assert res.exit_code == 2 and "is not a readable zip archive" in res.errors[0]
     assert not ws.exists()
+
+
+def test_caption_extension_from_the_config_pairs_and_normalises_captions(tmp_path):
+    data = make_sample_dataset(tmp_path / "c", count=2, size=32, captions=False)
+    (data / "sample_00.CAPTION").write_text("a red circle")
+    (data / "sample_01.txt").write_text("ignored: not the configured extension")
+    ws = tmp_path / "ws"
+    res = run_pipeline(data, "TinyFluxLORA", workspace=ws, mode="prepare", quiet=True,
+                       overrides=["caption_extension=.caption"])
+    assert res.ok, res.errors
+    assert "1 of 2 images have no .caption caption" in res.warnings[0]
+    assert (ws / "input" / "c" / "sample_00.caption").read_text() == "a red circle"
+    assert not (ws / "input" / "c" / "sample_01.txt").exists()
