@@ -170,8 +170,11 @@ def build(root: Path, app: gr.Blocks) -> TrainTab:
         return report_html(result, started=not dry_run)
 
     inputs = {profile, dataset_path, dataset_name, min_images, force, *all_fields}
-    profile.change(on_profile, profile, [description, *groups.values(), *all_fields])
-    refresh.click(on_refresh, profile, profile)
+    # The form resets only when a person picks a profile (or refreshes the list), never when the page load
+    # re-sends the same choice: that would overwrite what they typed meanwhile.
+    form_outputs = [description, *groups.values(), *all_fields]
+    profile.input(on_profile, profile, form_outputs)
+    refresh.click(on_refresh, profile, profile).then(on_profile, profile, form_outputs)
     app.load(on_refresh, profile, profile)
     upload.upload(on_upload, [upload, dataset_name], [dataset_path, report], concurrency_id="dataset")
     # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.

@@ -280,9 +280,12 @@ def test_browser_start_job_runs_to_completed(browser_page):
     page, root, data_root = browser_page
     data = make_sample_dataset(data_root / "shapes", count=4)
     page.locator("#dataset-path textarea").fill(str(data))
-    steps = page.locator("#diffusion-lora-max_steps input")  # the Settings accordion was opened above
+    steps = page.locator("#diffusion-lora-max_steps input")
+    if not steps.is_visible():  # the Settings accordion may be closed (this test run alone)
+        page.locator("#settings").get_by_text("Settings (from").click()
     steps.fill("4")
     steps.press("Tab")
+    expect(steps).to_have_value("4")
     page.locator("#diffusion-lora-diffusion").get_by_text("Diffusion", exact=True).click()
     sample_steps = page.locator("#diffusion-lora-sample_steps input")  # cheaper end-of-run samples
     sample_steps.fill("1")
