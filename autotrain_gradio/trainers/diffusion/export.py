@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 
 from autotrain_gradio.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig, config_digest
 from autotrain_gradio.trainers.common import scrub
+from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,6 @@ DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 # kohya's `ss_base_model_version`, which ComfyUI/A1111 front-ends show and some use to filter LoRAs.
 _SS_BASE_VERSION = {"flux": "flux1", "sdxl": "sdxl_base_v1-0", "sd15": "sd_v1"}
 PIPELINES = {"flux": "FluxPipeline", "sdxl": "StableDiffusionXLPipeline", "sd15": "StableDiffusionPipeline"}
-
-
-def denoiser_part(model_type: str) -> str:
-    """The pipeline component that is trained: 'transformer' (Flux) or 'unet' (SDXL, SD1.5)."""
-    return "transformer" if model_type == "flux" else "unet"
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -89,7 +85,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 def _usage(cfg: DiffusionConfig, files: dict[str, str]) -> str:
     pipe_cls = PIPELINES[cfg.model_type]
     if cfg.task == "diffusion-full":
-        part = denoiser_part(cfg.model_type)
+        part = DENOISER_FOLDER[cfg.model_type]
         model_cls = "FluxTransformer2DModel" if part == "transformer" else "UNet2DConditionModel"
         return (f"from diffusers import {pipe_cls}, {model_cls}\n\n"
                 f"{part} = {model_cls}.from_pretrained(\"<this repo or folder>\", subfolder=\"{part}\")\n"
@@ -286,7 +282,7 @@ def save_lora(cfg: DiffusionLoraConfig, denoiser: torch.nn.Module, out_dir: Path
     peft_sd = {k: v.detach().to("cpu").contiguous()
                for k, v in get_peft_model_state_dict(denoiser, adapter_name=adapter).items()}
     meta = lora_metadata(cfg, step)
-    part = denoiser_part(cfg.model_type)
+    part = DENOISER_FOLDER[cfg.model_type]
     files: dict[str, str] = {}
 
     if "diffusers" in cfg.export_formats:
@@ -320,7 +316,7 @@ def save_full(cfg: DiffusionFullConfig, denoiser: torch.nn.Module, text_encoders
     Returns {part: path, "card": path}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    part = denoiser_part(cfg.model_type)
+    part = DENOISER_FOLDER[cfg.model_type]
     files: dict[str, str] = {}
     _unwrap(denoiser).save_pretrained(out_dir / part, safe_serialization=True)
     files[part] = str(out_dir / part)

@@ -28,6 +28,7 @@ from autotrain_gradio.trainers.diffusion.data import (
     pixels,
     scan,
 )
+from autotrain_gradio.trainers.diffusion.sampling import expand_prompt
 
 OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "bitsandbytes"), "prodigy": ("prodigyopt", "prodigyopt")}
 
@@ -56,7 +57,7 @@ def make_optimizer(cfg: DiffusionConfig, groups: list[dict]) -> torch.optim.Opti
 def read_prompts(cfg: DiffusionConfig, prompts_file: Path) -> list[str]:
     """sample_prompts.txt (one per line) when present, else the config's; {trigger} filled in."""
     lines = prompts_file.read_text(encoding="utf-8").splitlines() if prompts_file.is_file() else cfg.sample_prompts
-    return [p.strip().replace("{trigger}", cfg.trigger_word).strip(" ,") for p in lines if p.strip()]
+    return [expand_prompt(p, cfg.trigger_word).strip(" ,") for p in lines if p.strip()]
 
 
 def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
@@ -153,8 +154,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     # --- the model: LoRA on a frozen base, or every weight trained ----------------------------------------
     set_seed(cfg.seed)  # here, after anything (a tiny-model build, caching) that may have drawn random numbers
-    ctx.log(f"loading the {cfg.model_type} {'transformer' if cfg.model_type == 'flux' else 'UNet'} "
-            f"from {cfg.base_model}")
+    ctx.log(f"loading the {cfg.model_type} {models.DENOISER_FOLDER[cfg.model_type]} from {cfg.base_model}")
     denoiser = models.load_denoiser(cfg, model_path, frozen_dtype if lora else torch.float32, quant)
     guidance_embeds = bool(getattr(denoiser.config, "guidance_embeds", False))
     noise_scheduler = models.load_noise_scheduler(cfg, model_path)

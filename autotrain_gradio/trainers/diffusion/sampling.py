@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from autotrain_gradio.config import DiffusionConfig
-from autotrain_gradio.trainers.diffusion.export import PIPELINES, denoiser_part
+from autotrain_gradio.trainers.diffusion.export import PIPELINES
+from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER
 
 
 def sample_path(out_dir: Path, step: int, index: int) -> Path:
@@ -34,7 +35,7 @@ def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
     """The family's diffusers pipeline from model_path with `transformer=`/`unet=` replaced by `denoiser`."""
     import diffusers
 
-    part = denoiser_part(cfg.model_type)
+    part = DENOISER_FOLDER[cfg.model_type]
     pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
     extra = {"safety_checker": None, "requires_safety_checker": False} if cfg.model_type == "sd15" else {}
     pipe = pipe_cls.from_pretrained(model_path, dtype=_weights_dtype(denoiser), **{part: denoiser}, **extra)
