@@ -4,6 +4,7 @@ ETA, and the out-of-memory advice. Trainers take a finished config and talk only
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,3 +91,9 @@ def push_to_hub(cfg: CommonConfig, model_dir: Path) -> str:
     except Exception as err:  # noqa: BLE001 - re-raised with the token scrubbed from the message
         raise PushError(scrub(f"push to the Hub failed: {type(err).__name__}: {err}")) from None
     return str(url)
+
+
+def hub_base_model(base_model: str) -> str:
+    """base_model when it is a Hub repo id (what a model card's `base_model:` must be), else "" (tiny:*, folders)."""
+    is_id = re.fullmatch(r"[\w.-]+/[\w.-]+", base_model) and not Path(base_model).exists()
+    return base_model if is_id else ""

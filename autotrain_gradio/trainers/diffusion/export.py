@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from autotrain_gradio.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig, config_digest
-from autotrain_gradio.trainers.common import scrub
+from autotrain_gradio.trainers.common import hub_base_model, scrub
 from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def write_model_card(cfg: DiffusionConfig, out_dir: Path, step: int, files: dict
     kind = "LoRA" if cfg.task == "diffusion-lora" else "full fine-tune"
     tags = ["text-to-image", "diffusers", "autotrain-gradio", cfg.model_type] + (["lora"] if kind == "LoRA" else [])
     # Only a hub id belongs in the Hub's base_model field; a local folder or tiny:<kind> does not.
-    hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", cfg.base_model) and not Path(cfg.base_model).exists()
+    hub_id = hub_base_model(cfg.base_model)
     front = ["---", f"base_model: {cfg.base_model}" if hub_id else "", "library_name: diffusers",
              "license: other", "tags:"] + [f"- {t}" for t in tags]
     if cfg.trigger_word:

@@ -20,7 +20,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from autotrain_gradio.config import ImageClassificationConfig
 from autotrain_gradio.tiny import resolve_model
-from autotrain_gradio.trainers.common import RunContext
+from autotrain_gradio.trainers.common import RunContext, hub_base_model
 from autotrain_gradio.trainers.image_classification.callback import EventsCallback, eval_metrics
 from autotrain_gradio.trainers.image_classification.data import ClassificationData, ImageFolderDataset
 
@@ -94,8 +94,7 @@ def _prodigy(model: torch.nn.Module, cfg: ImageClassificationConfig) -> torch.op
 def write_model_card(path: Path, cfg: ImageClassificationConfig, data: ClassificationData,
                      metrics: dict[str, Any]) -> None:
     """A short README.md: what was trained on what, the final metrics, and how to use it."""
-    # The Hub validates base_model as a repo id: leave it out for tiny:* and local folders.
-    hub_id = cfg.base_model if "/" in cfg.base_model and not Path(cfg.base_model).exists() else ""
+    hub_id = hub_base_model(cfg.base_model)  # the Hub validates base_model as a repo id
     base_line = f"base_model: {hub_id}\n" if hub_id else ""
     rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
     path.write_text(f"""---
