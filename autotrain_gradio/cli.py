@@ -10,7 +10,8 @@ import argparse
 import sys
 from typing import Any
 
-from autotrain_gradio.config import TASKS, ConfigError, describe_fields, read_toml
+from autotrain_gradio.config import ConfigError, read_toml
+from autotrain_gradio.tasks import TASKS, describe_fields
 
 REQUEST_KEYS = {"dataset_path", "datasets_dir", "dataset_paths", "profile", "dataset_name", "min_images", "gpu_ids",
                 "max_concurrent", "monitor", "skip_copy", "force", "dry_run", "immediate", "config"}

@@ -129,7 +129,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from autotrain_gradio.config import load_config
+    from autotrain_gradio.tasks import load_config
 
     cfg = load_config(args.config)
     gpus = parse_gpu_ids(args.gpu_ids)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import TASKS, CommonConfig, ConfigError, config_from_dict, merge, read_toml
+from autotrain_gradio.config import CommonConfig, ConfigError, merge, read_toml
+from autotrain_gradio.tasks import TASKS, config_from_dict
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "profiles"
 PROFILE_KEYS = {"description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}

@@ -1,17 +1,20 @@
 """Tiny models built in code, for the CPU demo profiles and for tests: no download, seeded, saved to a local
 folder and loaded back through the same `from_pretrained` path real models use.
 
-A base model written as `tiny:<kind>` (kind in BUILDERS) resolves to a folder under the tiny cache, built on
+A base model written as `tiny:<kind>` (the kinds come from each task's `tiny` entry in `tasks.TASKS`, built by
+its `tiny.py`) resolves to a folder under the tiny cache, built on
 first use. Everything else passes through unchanged.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+
+from autotrain_gradio.tasks import tiny_builders
 
 TINY_PREFIX = "tiny:"
 VERSION = "1"  # bump when a builder changes so stale caches are rebuilt
@@ -21,16 +24,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("AUTOTRAIN_TINY_CACHE") or Path.home() / ".cache" / "autotrain-gradio" / "tiny")
 
 
-# --- builders: each writes a complete from_pretrained-loadable folder into `path` ---------------------------
-# Sizes are the smallest that keep every real code path (2x2 latent packing, two text encoders, cross-attention,
-# SDXL's text_time embedding): a 32 px image is a 16x16x4 latent (VAE downsamples 2x, not 8x, to stay tiny).
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
-_WORDS = ("a", "photo", "of", "red", "green", "blue", "yellow", "white", "black", "cat", "dog", "sks", "style")
-
-
 @contextmanager
-def _seeded(seed: int = 0):
+def seeded(seed: int = 0):
     """A deterministic build that leaves the caller's random stream as it was (a trainer may build a tiny model
     after seeding itself)."""
     import torch
@@ -40,148 +35,15 @@ def _seeded(seed: int = 0):
         yield
 
 
-def _clip_tokenizer():
-    """A real CLIP BPE tokenizer over single characters (plus a few whole words), so any lowercase prompt encodes."""
-    from transformers import CLIPTokenizer
-
-    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    pieces = list(_LETTERS) + [c + "</w>" for c in _LETTERS] + [w + "</w>" for w in _WORDS if len(w) > 1]
-    merges: list[tuple[str, str]] = []
-    for word in _WORDS:  # merge chains that build each listed word left to right, e.g. r e -> re, re d</w> -> red</w>
-        prefix = word[0]
-        for i, ch in enumerate(word[1:], start=1):
-            right = ch + ("</w>" if i == len(word) - 1 else "")
-            merged = prefix + right
-            if (prefix, right) not in merges:
-                merges.append((prefix, right))
-            if merged not in pieces:
-                pieces.append(merged)
-            prefix = merged
-    for piece in pieces:
-        vocab.setdefault(piece, len(vocab))
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-
-
-def _t5_tokenizer():
-    """A real T5 (unigram) tokenizer: whole words score higher than the single characters it falls back to."""
-    from transformers import T5TokenizerFast
-
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [("\u2581" + w, -1.0) for w in _WORDS]
-    vocab += [(c, -5.0) for c in _LETTERS] + [("\u2581" + c, -4.0) for c in _LETTERS]
-    return T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=512)
-
-
-def _clip_config(hidden: int = 32, projection: int = 32, vocab_size: int = 200):
-    from transformers import CLIPTextConfig
-
-    return CLIPTextConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=37, num_hidden_layers=2,
-                          num_attention_heads=4, max_position_embeddings=77, projection_dim=projection,
-                          bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_act="gelu")
-
-
-def _vae(latent_channels: int = 4, **extra):
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=latent_channels, block_out_channels=(8, 16),
-                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                         layers_per_block=1, norm_num_groups=8, sample_size=32, **extra)
-
-
-def build_flux(path: Path) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextModel, T5Config, T5EncoderModel
-
-    with _seeded():
-        tokenizer, tokenizer_2 = _clip_tokenizer(), _t5_tokenizer()
-        transformer = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=2, num_single_layers=1,
-                                             attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-                                             pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(4, 6, 6))
-        text_encoder = CLIPTextModel(_clip_config(vocab_size=len(tokenizer)))
-        text_encoder_2 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=37, num_layers=2,
-                                                 num_heads=4, relative_attention_num_buckets=8, pad_token_id=0,
-                                                 eos_token_id=1, decoder_start_token_id=0))
-        vae = _vae(shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False)
-        scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
-                                                    max_shift=1.15, base_image_seq_len=64, max_image_seq_len=1024)
-        pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                            text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
-        pipe.save_pretrained(path)
-
-
-def _unet(cross_attention_dim: int, **extra):
-    from diffusers import UNet2DConditionModel
-
-    return UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(16, 32), norm_num_groups=8,
-                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-                                cross_attention_dim=cross_attention_dim, **extra)
-
-
-def build_sdxl(path: Path) -> None:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
-
-    with _seeded():
-        tokenizer = _clip_tokenizer()
-        # SDXL conditions on both encoders' penultimate states concatenated (32 + 32) plus the second one's pooled
-        # projection and six size/crop numbers, each embedded in 8 dims: 32 + 6 * 8 = 80.
-        unet = _unet(64, use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
-                     transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80)
-        text_encoder = CLIPTextModel(_clip_config(vocab_size=len(tokenizer)))
-        text_encoder_2 = CLIPTextModelWithProjection(_clip_config(vocab_size=len(tokenizer)))
-        scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                           timestep_spacing="leading", steps_offset=1, prediction_type="epsilon")
-        StableDiffusionXLPipeline(vae=_vae(scaling_factor=0.13025), text_encoder=text_encoder,
-                                  text_encoder_2=text_encoder_2, tokenizer=tokenizer, tokenizer_2=_clip_tokenizer(),
-                                  unet=unet, scheduler=scheduler).save_pretrained(path)
-
-
-def build_sd15(path: Path) -> None:
-    from diffusers import PNDMScheduler, StableDiffusionPipeline
-    from transformers import CLIPTextModel
-
-    with _seeded():
-        tokenizer = _clip_tokenizer()
-        scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                  skip_prk_steps=True, steps_offset=1, prediction_type="epsilon")
-        StableDiffusionPipeline(vae=_vae(scaling_factor=0.18215), text_encoder=CLIPTextModel(_clip_config(
-                                    vocab_size=len(tokenizer))), tokenizer=tokenizer, unet=_unet(32),
-                                scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                requires_safety_checker=False).save_pretrained(path)
-
-
-def build_vit(path: Path) -> None:
-    """A seeded ViTForImageClassification (32 px, patch 8, hidden 32, 2 layers, 2 heads) and its processor,
-    laid out like google/vit-base-patch16-224 so AutoModelForImageClassification/AutoImageProcessor load it."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
-
-    torch.manual_seed(0)
-    config = ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
-                       num_attention_heads=2, intermediate_size=64, num_labels=2)
-    ViTForImageClassification(config).save_pretrained(path)
-    # The PIL backend needs no torchvision; it saves as "ViTImageProcessor", as the hub checkpoints do.
-    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(path)
-
-
-BUILDERS: dict[str, Callable[[Path], None]] = {
-    "flux": build_flux,
-    "sdxl": build_sdxl,
-    "sd15": build_sd15,
-    "vit": build_vit,
-}
-
-
 def resolve_model(base_model: str) -> str:
     """`tiny:<kind>` -> a local folder (built once, atomically); anything else unchanged."""
     if not base_model.startswith(TINY_PREFIX):
         return base_model
     kind = base_model[len(TINY_PREFIX):]
-    if kind not in BUILDERS:
+    builders = tiny_builders()
+    if kind not in builders:
         raise ValueError(f"unknown tiny model {base_model!r}; choose one of: "
-                         + ", ".join(TINY_PREFIX + k for k in BUILDERS))
+                         + ", ".join(TINY_PREFIX + k for k in builders))
     target = cache_root() / f"{kind}-v{VERSION}"
     if (target / ".complete").exists():
         return str(target)
@@ -196,7 +58,8 @@ def resolve_model(base_model: str) -> str:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(target, ignore_errors=True)  # a folder left by a build that was killed half-way
             tmp.mkdir(parents=True)
-            BUILDERS[kind](tmp)
+            module, _, func = builders[kind].partition(":")
+            getattr(importlib.import_module(module), func)(tmp)
             (tmp / ".complete").write_text("ok")
             tmp.rename(target)
     return str(target)

@@ -13,21 +13,13 @@ import signal
 import sys
 import traceback
 
-from autotrain_gradio.config import ConfigError, config_digest, load_config
+from autotrain_gradio.config import ConfigError, config_digest
 from autotrain_gradio.events import EventWriter, NullWriter, scrub
-from autotrain_gradio.trainers.common import RunContext, describe_error
+from autotrain_gradio.tasks import get_task, load_config
+from autotrain_gradio.tasks.common import RunContext, describe_error
 from autotrain_gradio.workspace import run_paths
 
 EXIT_FAILED, EXIT_CANCELLED, EXIT_BAD_CONFIG = 1, 143, 2
-
-
-def _trainer(task: str):
-    # Imported lazily so a bad config fails before torch loads.
-    if task.startswith("diffusion"):
-        from autotrain_gradio.trainers.diffusion import train
-    else:
-        from autotrain_gradio.trainers.image_classification import train
-    return train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     events.emit("log", level="info", message=f"trainer pid {os.getpid()} task {cfg.task} "
                 f"digest {config_digest(cfg)}{' (resume)' if args.resume else ''}")
     try:
-        outputs = _trainer(cfg.task)(cfg, ctx) or {}
+        outputs = get_task(cfg.task).load_train()(cfg, ctx) or {}
     except BaseException as err:  # noqa: BLE001 - reported, then re-raised as an exit code
         reason = describe_error(err)
         print(scrub(traceback.format_exc()), file=sys.stderr, flush=True)

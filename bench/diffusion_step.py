@@ -45,7 +45,7 @@ def _median_step(marks: list[float], warmup: int) -> float:
 
 
 def _config(args, work: Path, name: str):
-    from autotrain_gradio.config import DiffusionLoraConfig
+    from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
 
     return DiffusionLoraConfig(
         name=name, base_model="tiny:flux", model_type="flux", data_dir=str(work / "data"),
@@ -74,8 +74,8 @@ def child_reference(args, work: Path) -> dict:
     from diffusers import FluxPipeline, FluxTransformer2DModel
     from peft import LoraConfig
 
+    from autotrain_gradio.tasks.diffusion.models import LORA_TARGETS, vae_scale_factor
     from autotrain_gradio.tiny import resolve_model
-    from autotrain_gradio.trainers.diffusion.models import LORA_TARGETS, vae_scale_factor
 
     torch.manual_seed(0)
     path = resolve_model("tiny:flux")
@@ -163,8 +163,8 @@ def run_gpu(args) -> None:
     from peft import LoraConfig
     from torch.utils.flop_counter import FlopCounterMode
 
-    from autotrain_gradio.config import DiffusionLoraConfig
-    from autotrain_gradio.trainers.diffusion import models
+    from autotrain_gradio.tasks.diffusion import models
+    from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
 
     assert torch.cuda.is_available(), "--gpu needs CUDA"
     device = torch.device("cuda")

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from autotrain_gradio.config import ImageClassificationConfig, save_config
+from autotrain_gradio.config import save_config
 from autotrain_gradio.jobs import JobStore, cancel, submit
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from autotrain_gradio.config import ConfigError, load_config
+from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
+from autotrain_gradio.tasks import load_config
 from autotrain_gradio.workspace import run_paths
 
 EXIT_CANCELLED = 143

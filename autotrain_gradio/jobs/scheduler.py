@@ -24,7 +24,6 @@ import traceback
 from pathlib import Path
 from typing import TextIO
 
-from autotrain_gradio.config import load_config
 from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
 from autotrain_gradio.jobs.launch import (
     file_size,
@@ -36,6 +35,7 @@ from autotrain_gradio.jobs.launch import (
     visible_gpus,
 )
 from autotrain_gradio.jobs.store import Job, JobStore
+from autotrain_gradio.tasks import load_config
 from autotrain_gradio.workspace import logs_dir, workspace_root
 
 LOCK_NAME = ".worker.lock"

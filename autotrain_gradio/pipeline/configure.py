@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import CommonConfig, DiffusionConfig, save_config
+from autotrain_gradio.config import CommonConfig, save_config
 from autotrain_gradio.profiles import Profile
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.workspace import RunPaths
 
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from autotrain_gradio.config import ConfigError, merge, parse_override, to_toml
+from autotrain_gradio.config import ConfigError, merge, to_toml
 from autotrain_gradio.jobs.launch import parse_gpu_ids
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
 from autotrain_gradio.pipeline.validate import validate_dataset
 from autotrain_gradio.profiles import ProfileError, get_profile
+from autotrain_gradio.tasks import parse_override
 from autotrain_gradio.workspace import RunPaths, extract_zip, jobs_db, suggest_name, workspace_root
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3

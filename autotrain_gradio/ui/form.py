@@ -15,7 +15,8 @@ import annotated_types as at
 import gradio as gr
 from pydantic.fields import FieldInfo
 
-from autotrain_gradio.config import MODELS, CommonConfig
+from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.tasks import MODELS
 
 # Set by the pipeline for each run, never by hand.
 COMPUTED = ("name", "data_dir", "output_dir", "task")

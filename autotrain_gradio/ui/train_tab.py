@@ -16,9 +16,10 @@ from typing import Any
 
 import gradio as gr
 
-from autotrain_gradio.config import MODELS, TASKS, to_toml
+from autotrain_gradio.config import to_toml
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
 from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles
+from autotrain_gradio.tasks import MODELS, TASKS
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
 from autotrain_gradio.workspace import check_name, extract_zip, suggest_name
 
@@ -100,7 +101,7 @@ def build(root: Path, app: gr.Blocks) -> TrainTab:
     """Render the Train tab's contents in the current Blocks context."""
     profiles = list_profiles(root)
     chosen = DEFAULT_PROFILE if DEFAULT_PROFILE in profiles else next(iter(sorted(profiles)), None)
-    chosen_task = profiles[chosen].task if chosen else TASKS[0]
+    chosen_task = profiles[chosen].task if chosen else next(iter(TASKS))
 
     with gr.Row():
         with gr.Column(scale=3):

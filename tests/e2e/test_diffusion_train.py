@@ -15,9 +15,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from autotrain_gradio.config import DiffusionFullConfig, DiffusionLoraConfig, save_config
+from autotrain_gradio.config import save_config
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs.launch import trainer_command
+from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tiny import resolve_model
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "yellow": (230, 220, 20)}
@@ -213,7 +214,7 @@ def test_v_prediction_comes_from_the_scheduler_config(tmp_path):
     import json
     import shutil
 
-    from autotrain_gradio.trainers.diffusion.models import load_noise_scheduler
+    from autotrain_gradio.tasks.diffusion.models import load_noise_scheduler
 
     model = tmp_path / "sd15-v"
     shutil.copytree(resolve_model("tiny:sd15"), model)
@@ -229,8 +230,8 @@ def test_v_prediction_comes_from_the_scheduler_config(tmp_path):
 def test_lora_in_process_changes_adapter_only(tmp_path):
     """Run in this process (as the Python API does): LoRA weights moved, every base weight is bit-identical."""
     from autotrain_gradio.events import EventWriter
-    from autotrain_gradio.trainers.common import RunContext
-    from autotrain_gradio.trainers.diffusion import train
+    from autotrain_gradio.tasks.common import RunContext
+    from autotrain_gradio.tasks.diffusion.train import train
     from autotrain_gradio.workspace import run_paths
 
     cfg = make_config(tmp_path, "flux", max_steps=3, learning_rate=1e-2)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autotrain_gradio.config import ImageClassificationConfig, save_config
+from autotrain_gradio.config import save_config
 from autotrain_gradio.events import EventTailer, EventWriter, read_events, run_state
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -138,8 +139,8 @@ def test_single_class_folder_fails_with_a_clear_message(tmp_path):
 
 
 def _train_in_process(cfg: ImageClassificationConfig, resume: bool = False) -> dict:
-    from autotrain_gradio.trainers.common import RunContext
-    from autotrain_gradio.trainers.image_classification import train
+    from autotrain_gradio.tasks.common import RunContext
+    from autotrain_gradio.tasks.image_classification.train import train
     from autotrain_gradio.workspace import run_paths
 
     paths = run_paths(cfg.output_dir)

@@ -21,11 +21,12 @@ import pytest
 from PIL import Image
 
 from autotrain_gradio.cli import main as cli_main
-from autotrain_gradio.config import ImageClassificationConfig, save_config
+from autotrain_gradio.config import save_config
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs import JobStore, cancel, ensure_worker, resume, submit, worker_pid
 from autotrain_gradio.jobs.launch import pid_alive, run_foreground
 from autotrain_gradio.monitor import monitor_job
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 
 
 @pytest.fixture(autouse=True)

@@ -2,17 +2,10 @@
 
 import pytest
 
-from autotrain_gradio.config import (
-    MODELS,
-    ConfigError,
-    DiffusionLoraConfig,
-    ImageClassificationConfig,
-    config_digest,
-    config_from_dict,
-    load_config,
-    parse_override,
-    save_config,
-)
+from autotrain_gradio.config import ConfigError, config_digest, save_config
+from autotrain_gradio.tasks import MODELS, config_from_dict, load_config, parse_override
+from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 
 
 @pytest.mark.parametrize("task", sorted(MODELS))

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from autotrain_gradio.config import DiffusionLoraConfig
-from autotrain_gradio.trainers.diffusion import checkpoint
-from autotrain_gradio.trainers.diffusion.data import (
+from autotrain_gradio.tasks.diffusion import checkpoint
+from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
+from autotrain_gradio.tasks.diffusion.data import (
     Cache,
     bucket_for,
     captions_to_encode,
@@ -21,7 +21,7 @@ from autotrain_gradio.trainers.diffusion.data import (
     scan,
     with_trigger,
 )
-from autotrain_gradio.trainers.diffusion.loop import make_optimizer, read_prompts
+from autotrain_gradio.tasks.diffusion.train import make_optimizer, read_prompts
 
 
 def cfg_for(data_dir: Path, **kw) -> DiffusionLoraConfig:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from diffusers.loaders.lora_conversion_utils import _convert_kohya_flux_lora_to_diffusers
 
-from autotrain_gradio.config import DiffusionFullConfig, DiffusionLoraConfig
+from autotrain_gradio.tasks.common import PushError, push_to_hub
+from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
+from autotrain_gradio.tasks.diffusion.export import flux_to_kohya, save_full, save_lora
 from autotrain_gradio.tiny import resolve_model
-from autotrain_gradio.trainers.common import PushError, push_to_hub
-from autotrain_gradio.trainers.diffusion.export import flux_to_kohya, save_full, save_lora
 
 D, MLP = 3072, 12288  # FLUX.1's hidden and mlp widths, which diffusers' converter assumes for linear1
 # (module, in_features, out_features) of a FLUX.1 transformer, rank-r LoRA on each.

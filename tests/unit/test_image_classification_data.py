@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autotrain_gradio.trainers.image_classification.data import ImageFolderDataset, load_folder
+from autotrain_gradio.tasks.image_classification.data import ImageFolderDataset, load_folder
 
 
 def _images(folder: Path, n: int, colour=(200, 10, 10)) -> None:
@@ -90,7 +90,7 @@ def test_metrics_are_accuracy_and_macro_f1():
     import numpy as np
     from transformers import EvalPrediction
 
-    from autotrain_gradio.trainers.image_classification.fit import compute_metrics
+    from autotrain_gradio.tasks.image_classification.train import compute_metrics
 
     labels = np.array([0, 0, 1, 1])
     logits = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # predicts 0, 0, 0, 1

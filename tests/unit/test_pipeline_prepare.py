@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomllib
 
 from autotrain_gradio.cli import main
-from autotrain_gradio.config import load_config
 from autotrain_gradio.demo import make_sample_dataset
 from autotrain_gradio.pipeline import EXIT_OK, EXIT_PARTIAL, run_batch_pipeline, run_pipeline
+from autotrain_gradio.tasks import load_config
 
 from .test_pipeline_bad_input import snapshot
 

@@ -8,9 +8,8 @@ import json
 import pytest
 import torch
 
-from autotrain_gradio.config import DiffusionFullConfig, DiffusionLoraConfig
-from autotrain_gradio.tiny import resolve_model
-from autotrain_gradio.trainers.diffusion.preflight import (
+from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
+from autotrain_gradio.tasks.diffusion.preflight import (
     GIB,
     PreflightError,
     _component_stats,
@@ -18,6 +17,7 @@ from autotrain_gradio.trainers.diffusion.preflight import (
     estimate_memory,
     preflight,
 )
+from autotrain_gradio.tiny import resolve_model
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from autotrain_gradio.config import DiffusionConfig
-from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER, LORA_TARGETS
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
+from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER, LORA_TARGETS
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from autotrain_gradio.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig, config_digest
-from autotrain_gradio.trainers.common import hub_base_model, scrub
-from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER
+from autotrain_gradio.config import config_digest
+from autotrain_gradio.tasks.common import hub_base_model, scrub
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig
+from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER
 
 log = logging.getLogger(__name__)
 

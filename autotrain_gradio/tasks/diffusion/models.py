@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from autotrain_gradio.config import DiffusionConfig
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 
 DENOISER_FOLDER = {"flux": "transformer", "sdxl": "unet", "sd15": "unet"}
 

@@ -18,11 +18,11 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from autotrain_gradio.config import ImageClassificationConfig
+from autotrain_gradio.tasks.common import RunContext, hub_base_model
+from autotrain_gradio.tasks.image_classification.callback import EventsCallback, eval_metrics
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
+from autotrain_gradio.tasks.image_classification.data import ClassificationData, ImageFolderDataset, load_folder
 from autotrain_gradio.tiny import resolve_model
-from autotrain_gradio.trainers.common import RunContext, hub_base_model
-from autotrain_gradio.trainers.image_classification.callback import EventsCallback, eval_metrics
-from autotrain_gradio.trainers.image_classification.data import ClassificationData, ImageFolderDataset
 
 # Our optimizer names -> the Trainer's `optim` names. prodigy is not built into transformers: handled below.
 OPTIMIZERS = {"adamw": "adamw_torch", "adamw8bit": "adamw_bnb_8bit", "adafactor": "adafactor"}
@@ -188,7 +188,19 @@ def fit(cfg: ImageClassificationConfig, ctx: RunContext, data: ClassificationDat
     outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics}
     if cfg.push_to_hub and ctx.is_main:
         # One upload path for every task (token from HF_TOKEN only, scrubbed from errors).
-        from autotrain_gradio.trainers.common import push_to_hub
+        from autotrain_gradio.tasks.common import push_to_hub
 
         outputs["hub"] = push_to_hub(cfg, model_dir)
     return outputs
+
+
+def train(cfg: ImageClassificationConfig, ctx: RunContext) -> dict[str, Any]:
+    """Train, evaluate and save an image classifier; returns {"model": path, "metrics": {...}}, or
+    {"checkpoint": path} when stopped early by a signal."""
+    data = load_folder(cfg.data_dir, cfg.valid_split, cfg.seed)
+    if cfg.early_stopping_patience and not data.valid:
+        raise ValueError("early_stopping_patience needs validation images: set valid_split > 0 or add a valid/ "
+                         "folder")
+    ctx.log(f"{len(data.train)} training / {len(data.valid)} validation images, {len(data.labels)} classes: "
+            f"{', '.join(data.labels)}")
+    return fit(cfg, ctx, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import TrainerCallback
 
 from autotrain_gradio.config import config_digest
-from autotrain_gradio.trainers.common import RunContext, StepClock
+from autotrain_gradio.tasks.common import RunContext, StepClock
 
 
 def eval_metrics(raw: dict[str, float]) -> dict[str, float]:

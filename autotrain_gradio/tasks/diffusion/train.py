@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from autotrain_gradio.config import DiffusionConfig, config_digest
-from autotrain_gradio.tiny import resolve_model
-from autotrain_gradio.trainers.common import RunContext, StepClock, push_to_hub
-from autotrain_gradio.trainers.diffusion import checkpoint, models
-from autotrain_gradio.trainers.diffusion.data import (
+from autotrain_gradio.config import config_digest
+from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub
+from autotrain_gradio.tasks.diffusion import checkpoint, models
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
+from autotrain_gradio.tasks.diffusion.data import (
     Cache,
     DiffusionDataset,
     captions_to_encode,
@@ -28,7 +28,8 @@ from autotrain_gradio.trainers.diffusion.data import (
     pixels,
     scan,
 )
-from autotrain_gradio.trainers.diffusion.sampling import expand_prompt
+from autotrain_gradio.tasks.diffusion.sampling import expand_prompt
+from autotrain_gradio.tiny import resolve_model
 
 OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "bitsandbytes"), "prodigy": ("prodigyopt", "prodigyopt")}
 
@@ -66,7 +67,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
-    from autotrain_gradio.trainers.diffusion.preflight import preflight
+    from autotrain_gradio.tasks.diffusion.preflight import preflight
 
     # --- processes, device, precision -------------------------------------------------------------------
     cuda = torch.cuda.is_available()
@@ -220,7 +221,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     def render(prompts: list[str]) -> None:
         if is_main and prompts:
-            from autotrain_gradio.trainers.diffusion.sampling import render_samples
+            from autotrain_gradio.tasks.diffusion.sampling import render_samples
 
             model = accelerator.unwrap_model(denoiser)
             model.eval()
@@ -313,7 +314,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     accelerator.wait_for_everyone()
     outputs: dict = {}
     if is_main:
-        from autotrain_gradio.trainers.diffusion import export
+        from autotrain_gradio.tasks.diffusion import export
 
         model = accelerator.unwrap_model(denoiser)
         if lora:

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 from safetensors.torch import load_file, save_file
 
-from autotrain_gradio.config import DiffusionConfig
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.workspace import IMAGE_EXTENSIONS
 
 

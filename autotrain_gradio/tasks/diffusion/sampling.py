@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from autotrain_gradio.config import DiffusionConfig
-from autotrain_gradio.trainers.diffusion.export import PIPELINES
-from autotrain_gradio.trainers.diffusion.models import DENOISER_FOLDER
+from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
+from autotrain_gradio.tasks.diffusion.export import PIPELINES
+from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER
 
 
 def sample_path(out_dir: Path, step: int, index: int) -> Path:

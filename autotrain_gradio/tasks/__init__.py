@@ -1,0 +1,129 @@
+"""THE list of tasks, and what is built from it: the `TrainConfig` union, config validation, `--set` parsing.
+
+A task is a folder `tasks/<task>/` with `config.py` (its pydantic model, no torch), `data.py` (the torch-free reader
+that validate and the trainer share), `train.py` (the torch side: `train(cfg, ctx)`) and `tiny.py` (tiny models
+built in code). Adding a task = its folder, one entry in `TASKS` below, a profile and tests. Everything that lists
+tasks (profiles, `profiles --keys`, the app's form, the trainer's dispatch, `tiny:<kind>`) reads `TASKS`.
+
+This module imports the task configs only (pydantic), never a trainer: the light side stays torch-free.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
+from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
+
+
+@dataclass(frozen=True)
+class Task:
+    """One trainable task: its config model, the data it reads, where its trainer lives, its tiny models."""
+
+    name: str
+    title: str
+    config: type[CommonConfig]
+    data_format: str  # image-captions | class-folders | table | image-table
+    train: str  # "module:function" of the torch side, imported only by the trainer process
+    uploads: tuple[str, ...] = (".zip",)  # what the app's upload box accepts for this task
+    tiny: dict[str, str] = field(default_factory=dict)  # tiny:<kind> -> "module:builder"
+
+    def load_train(self) -> Callable[..., Any]:
+        return _resolve(self.train)
+
+
+_DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k in ("flux", "sdxl", "sd15")}
+
+TASKS: dict[str, Task] = {
+    "diffusion-lora": Task("diffusion-lora", "Diffusion LoRA (Flux / SDXL / SD1.5)", DiffusionLoraConfig,
+                           "image-captions", "autotrain_gradio.tasks.diffusion.train:train", tiny=_DIFFUSION_TINY),
+    "diffusion-full": Task("diffusion-full", "Diffusion full fine-tune", DiffusionFullConfig, "image-captions",
+                           "autotrain_gradio.tasks.diffusion.train:train"),
+    "image-classification": Task("image-classification", "Image classification", ImageClassificationConfig,
+                                 "class-folders", "autotrain_gradio.tasks.image_classification.train:train",
+                                 tiny={"vit": "autotrain_gradio.tasks.image_classification.tiny:build_vit"}),
+}
+
+MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}
+TrainConfig = Annotated[Union[tuple(MODELS.values())], Field(discriminator="task")]  # noqa: UP007 - built at runtime
+_ADAPTER: TypeAdapter = TypeAdapter(TrainConfig)
+_TEXT_KEYS = {k for m in MODELS.values() for k, f in m.model_fields.items() if f.annotation is str}
+
+
+def _resolve(dotted: str) -> Callable[..., Any]:
+    module, _, attr = dotted.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get_task(name: str) -> Task:
+    """The task record; an unknown name is an error that lists the known ones (never a fallback)."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def tiny_builders() -> dict[str, str]:
+    """Every `tiny:<kind>` the tasks offer -> "module:builder"."""
+    return {kind: path for task in TASKS.values() for kind, path in task.tiny.items()}
+
+
+def _explain(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"] if p not in TASKS)
+        lines.append(f"setting '{key or 'config'}': {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(lines)
+
+
+def config_from_dict(data: dict[str, Any]) -> CommonConfig:
+    """Validate a plain dict into the right config class. Unknown keys get a did-you-mean hint."""
+    task = data.get("task")
+    if task not in MODELS:
+        raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    known = MODELS[task].model_fields
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown setting '{key}' for task {task}{hint}; "
+                              f"`autotrain profiles --keys {task}` lists them")
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as err:
+        raise ConfigError(_explain(err)) from None
+
+
+def load_config(path: str | Path) -> CommonConfig:
+    return config_from_dict(read_toml(path, "config"))
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse one `key=value`; the value is read as TOML (numbers, booleans, lists) or else a plain string."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    key, raw = (s.strip() for s in item.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    if key in _TEXT_KEYS and not isinstance(value, str):
+        value = raw  # trigger_word=123 means the text "123"
+    return key, value
+
+
+def describe_fields(task: str) -> list[tuple[str, str, str]]:
+    """(key, default, description) for every setting of a task: for `--keys`, help text and the UI."""
+    rows = []
+    for key, info in get_task(task).config.model_fields.items():
+        if key == "task":
+            continue
+        rows.append((key, repr(info.default), info.description or ""))
+    return rows

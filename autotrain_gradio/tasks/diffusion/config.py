@@ -1,0 +1,69 @@
+"""Diffusion settings: Flux / SDXL / SD1.5, LoRA (`diffusion-lora`) and full fine-tune (`diffusion-full`). No torch."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.config import setting as _f
+
+
+class DiffusionConfig(CommonConfig):
+    """Shared by LoRA and full fine-tuning of Flux, SDXL and SD1.5."""
+
+    model_type: Literal["flux", "sdxl", "sd15"] = _f("flux", "Model family", "Architecture of base_model.")
+    resolution: int = _f(1024, "Resolution", "Target area is resolution^2; buckets keep the aspect ratio.",
+                         ge=32, le=4096, multiple_of=8)
+    bucket_step: int = _f(64, "Bucket step", "Bucket side lengths are multiples of this.", ge=8, le=256,
+                          multiple_of=8)
+    repeats: int = _f(1, "Repeats", "How often each image is seen per epoch.", ge=1, le=1000)
+    trigger_word: str = _f("", "Trigger word", "Prepended to every caption and used in sample prompts.")
+    caption_extension: str = _f(".txt", "Caption extension", "Caption file next to each image.")
+    caption_dropout: float = _f(0.0, "Caption dropout", "Probability of training on an empty caption.",
+                                ge=0.0, le=1.0)
+    cache_latents: bool = _f(True, "Cache latents", "Encode images once to disk; the VAE is freed afterwards.")
+    cache_text_embeddings: bool = _f(True, "Cache text embeddings",
+                                     "Encode captions once; text encoders are freed (unless trained).")
+    gradient_checkpointing: bool = _f(True, "Gradient checkpointing", "Trade compute for activation memory.")
+    timestep_sampling: Literal["sigmoid", "uniform", "logit_normal", "shift"] = _f(
+        "sigmoid", "Timestep sampling", "Flux: how flow-matching timesteps are drawn.")
+    sigmoid_scale: float = _f(1.0, "Sigmoid scale", "Scale of the normal before the sigmoid.", gt=0)
+    discrete_flow_shift: float = _f(3.1582, "Flow shift", "Flux: shift applied to sampled timesteps "
+                                    "(used with timestep_sampling='shift').", gt=0)
+    guidance_scale: float = _f(1.0, "Guidance", "Flux-dev guidance embedding value during training.", ge=0)
+    max_sequence_length: int = _f(512, "T5 tokens", "Flux: T5 prompt length.", ge=8, le=512)
+    noise_offset: float = _f(0.0, "Noise offset", "SDXL/SD1.5: offset noise strength.", ge=0.0, le=1.0)
+    quantize_base: Literal["none", "nf4", "float8"] = _f(
+        "none", "Quantize base", "Load the frozen transformer/UNet in 4-bit (bitsandbytes) or float8 (torchao).")
+    memory_preflight: Literal["refuse", "adjust", "off"] = _f(
+        "refuse", "Memory preflight", "Before loading: refuse settings that won't fit the GPU, adjust them, or skip.")
+    sample_every: int = _f(0, "Sample every", "Render sample images every N steps (0: only at the end).", ge=0)
+    sample_steps: int = _f(20, "Sample steps", "Inference steps per sample image.", ge=1, le=200)
+    sample_seed: int = _f(42, "Sample seed", "Fixed seed so samples are comparable across steps.", ge=0)
+    sample_prompts: list[str] = _f([], "Sample prompts", "Prompts rendered as samples; {trigger} is replaced.")
+    num_processes: int = _f(1, "Processes", "Processes for accelerate launch (one per GPU).", ge=1, le=64)
+    dataloader_workers: int = _f(0, "Data workers", "DataLoader worker processes.", ge=0, le=64)
+
+
+class DiffusionLoraConfig(DiffusionConfig):
+    """LoRA on the transformer (Flux) or UNet (SDXL, SD1.5)."""
+
+    task: Literal["diffusion-lora"] = "diffusion-lora"
+    lora_rank: int = _f(16, "LoRA rank", "Rank of the update matrices.", ge=1, le=1024)
+    lora_alpha: float = _f(16.0, "LoRA alpha", "Scale is alpha / rank.", gt=0)
+    lora_dropout: float = _f(0.0, "LoRA dropout", "Dropout on the LoRA branch.", ge=0.0, le=0.9)
+    lora_target_modules: list[str] = _f([], "Target modules", "Module names to adapt; empty: the model family's "
+                                        "attention and feed-forward projections.")
+    use_dora: bool = _f(False, "DoRA", "Weight-decomposed LoRA (peft use_dora).")
+    export_formats: list[Literal["diffusers", "kohya"]] = _f(
+        ["diffusers", "kohya"], "Export formats", "diffusers/peft keys, kohya/ComfyUI keys, or both.")
+
+
+class DiffusionFullConfig(DiffusionConfig):
+    """Full fine-tune of the Flux transformer or the SDXL/SD1.5 UNet."""
+
+    task: Literal["diffusion-full"] = "diffusion-full"
+    train_text_encoder: bool = _f(False, "Train text encoder", "SDXL/SD1.5: also train the CLIP text encoders "
+                                  "(turns off text-embedding caching).")
+    text_encoder_lr: float = _f(0.0, "Text encoder LR", "Learning rate of the text encoders (0: same as the "
+                                "model).", ge=0.0, le=1.0)

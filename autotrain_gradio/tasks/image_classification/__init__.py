@@ -1,0 +1,1 @@
+"""Image classification: the transformers Trainer on class folders (config, data, train, tiny)."""
