@@ -291,8 +291,9 @@ def run_worker(workspace: str | Path, *, poll: float = 0.5, idle_grace: float = 
 
 def submit(workspace: str | Path, *, name: str, profile: str, config_path: str | Path,
            gpu_ids: list[int] | None = None, max_concurrent: int = 1, start_worker: bool = True,
-           kill_grace: float = 30.0) -> Job:
-    """Queue a training run of `config_path` and make sure a worker will run it. Returns the queued job."""
+           kill_grace: float = 30.0, owner: str = "") -> Job:
+    """Queue a training run of `config_path` and make sure a worker will run it. Returns the queued job.
+    `owner` is who submitted it (in a shared app, the only user who may see and act on it)."""
     workspace = workspace_root(workspace)
     cfg = load_config(config_path)
     if not cfg.output_dir:
@@ -302,7 +303,7 @@ def submit(workspace: str | Path, *, name: str, profile: str, config_path: str |
         job = store.add(name=name, profile=profile, config_path=Path(config_path).resolve(),
                         output_dir=Path(cfg.output_dir).resolve(), gpu_ids=gpu_ids,
                         num_gpus=getattr(cfg, "num_processes", 1), max_concurrent=max_concurrent,
-                        kill_grace=kill_grace)
+                        kill_grace=kill_grace, owner=owner)
     finally:
         store.close()
     if start_worker:

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     exit_code INTEGER,
     error TEXT NOT NULL DEFAULT '',
     cancel_requested REAL,         -- when `cancel` sent SIGTERM; SIGKILL follows after kill_grace seconds
-    kill_grace REAL NOT NULL DEFAULT 30
+    kill_grace REAL NOT NULL DEFAULT 30,
+    owner TEXT NOT NULL DEFAULT ''   -- who submitted it (a Space's OAuth user, an --auth login); '' = local user
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, queued_at, id);
 """
@@ -79,6 +80,7 @@ class Job:
     error: str
     cancel_requested: float | None
     kill_grace: float
+    owner: str = ""
 
     @property
     def events_path(self) -> Path:
@@ -123,6 +125,9 @@ class JobStore:
         self.conn.execute("PRAGMA busy_timeout=30000")
         self._use_wal()
         self.conn.executescript(_SCHEMA)
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in have:  # a store made before jobs had owners: they all belong to the local user
+            self.conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
 
     def _use_wal(self) -> None:
         # Switching a new database to WAL needs a moment alone with it, and SQLite answers "database is locked"
@@ -157,6 +162,11 @@ class JobStore:
             rows = self.conn.execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id", wanted).fetchall()
         return [_row_to_job(r) for r in rows]
 
+    def list_owned(self, owner: str) -> list[Job]:
+        """The jobs one user submitted, in id order (what a visitor of a shared app may see)."""
+        rows = self.conn.execute("SELECT * FROM jobs WHERE owner = ? ORDER BY id", (owner,)).fetchall()
+        return [_row_to_job(r) for r in rows]
+
     def queued(self) -> list[Job]:
         """The queue in the order it will run (FIFO)."""
         rows = self.conn.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY queued_at, id").fetchall()
@@ -166,7 +176,7 @@ class JobStore:
 
     def add(self, *, name: str, profile: str, config_path: str | Path, output_dir: str | Path,
             gpu_ids: list[int] | None = None, num_gpus: int = 1, max_concurrent: int = 1,
-            resume: bool = False, kill_grace: float = 30.0, running_pid: int | None = None) -> Job:
+            resume: bool = False, kill_grace: float = 30.0, running_pid: int | None = None, owner: str = "") -> Job:
         """Append a queued job and return it. With `running_pid`, the row starts as running under that process
         (a foreground run that the queue must count and `train list` must show, but no worker may launch)."""
         now = time.time()
@@ -174,12 +184,12 @@ class JobStore:
         pid_start = pid_start_time(running_pid) if running_pid else None
         cur = self.conn.execute(
             "INSERT INTO jobs (name, profile, status, gpu_ids, num_gpus, max_concurrent, config_path, output_dir,"
-            " resume, created, queued_at, kill_grace, started, pid, pid_start) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " resume, created, queued_at, kill_grace, started, pid, pid_start, owner) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, profile, status, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
              max(1, max_concurrent), str(Path(config_path).resolve()), str(Path(output_dir).resolve()), int(resume),
              now, now, kill_grace,
-             started, running_pid, pid_start),
+             started, running_pid, pid_start, owner),
         )
         return self.get(cur.lastrowid)  # type: ignore[return-value]
 

@@ -203,3 +203,34 @@ def test_trainer_command_and_visible_gpus(monkeypatch):
     assert visible_gpus() == [0, 1]
     assert trainer_command("c.toml", num_processes=2)[:6] == [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+
+
+def test_jobs_have_owners_and_an_old_store_gains_the_column(tmp_path):
+    import sqlite3
+
+    from autotrain_gradio.workspace import jobs_db
+
+    db = jobs_db(tmp_path)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(db)  # a store from before owners: same table without the column
+    old.executescript("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, profile TEXT NOT"
+                      " NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'queued', gpu_ids TEXT, assigned_gpus TEXT NOT"
+                      " NULL DEFAULT '[]', num_gpus INTEGER NOT NULL DEFAULT 1, max_concurrent INTEGER NOT NULL"
+                      " DEFAULT 1, pid INTEGER, pid_start INTEGER, config_path TEXT NOT NULL, output_dir TEXT NOT NULL,"
+                      " resume INTEGER NOT NULL DEFAULT 0, events_offset INTEGER NOT NULL DEFAULT 0, created REAL NOT"
+                      " NULL, queued_at REAL NOT NULL, started REAL, finished REAL, last_step INTEGER NOT NULL DEFAULT"
+                      " 0, total_steps INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, error TEXT NOT NULL DEFAULT '',"
+                      " cancel_requested REAL, kill_grace REAL NOT NULL DEFAULT 30);"
+                      "INSERT INTO jobs (name, config_path, output_dir, created, queued_at) VALUES ('old', 'c', 'o', 1,"
+                      " 1);")
+    old.commit()
+    old.close()
+    store = JobStore(tmp_path)
+    try:
+        assert store.get(1).owner == ""
+        alice = _add(store, "a", tmp_path, owner="alice")
+        _add(store, "b", tmp_path, owner="bob")
+        assert [j.name for j in store.list_owned("alice")] == ["a"] and store.get(alice.id).owner == "alice"
+        assert [j.name for j in store.list_owned("")] == ["old"]
+    finally:
+        store.close()
