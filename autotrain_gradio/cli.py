@@ -8,49 +8,44 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from autotrain_gradio.config import ConfigError, read_toml
+from autotrain_gradio.config import ConfigError
 from autotrain_gradio.tasks import TASKS, describe_fields
 
-REQUEST_KEYS = {"dataset_path", "datasets_dir", "dataset_paths", "profile", "dataset_name", "min_images", "gpu_ids",
-                "max_concurrent", "monitor", "skip_copy", "force", "dry_run", "immediate", "config"}
 
+def _add_request_flags(p: argparse.ArgumentParser, batch: bool) -> None:
+    """One flag per RunRequest field (its help is the field's description): declared once, in pipeline/request.py."""
+    from autotrain_gradio.pipeline.request import RunRequest
 
-def _common(p: argparse.ArgumentParser, batch: bool) -> None:
-    if batch:
-        src = p.add_mutually_exclusive_group()
-        src.add_argument("--datasets-dir", help="folder with one sub-folder per dataset")
-        src.add_argument("--dataset-paths", help='comma-separated dataset folders: "a,b,c"')
-        p.add_argument("--max-concurrent", type=int, default=None, help="jobs running at once (default 1)")
-    else:
-        p.add_argument("--dataset-path", help="folder of images (+ .txt captions, or class sub-folders)")
-        p.add_argument("--dataset-name", help="name for input/<name> and output/<name> (default: folder name)")
-    p.add_argument("--profile", help="training profile (see `autotrain profiles`)")
-    p.add_argument("--min-images", type=int, default=None, help="refuse datasets with fewer images (default 1)")
-    p.add_argument("--gpu-ids", help='GPUs to use, e.g. "0,1" (default: free GPUs)')
-    p.add_argument("--monitor", action="store_true", default=None, help="follow training progress live")
-    p.add_argument("--skip-copy", action="store_true", default=None, help="reuse input/<name> if it exists")
-    p.add_argument("--force", action="store_true", default=None, help="replace what an earlier run wrote")
-    p.add_argument("--dry-run", action="store_true", default=None, help="validate and print the plan; write nothing")
-    p.add_argument("--immediate", action="store_true", default=None, help="train in the foreground, no queue")
+    for key, info in RunRequest.model_fields.items():
+        extra = info.json_schema_extra or {}
+        if not extra.get("flag", True) or extra.get("batch") not in (None, batch):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if info.annotation in (bool, "bool"):
+            p.add_argument(flag, action="store_true", default=None, help=info.description)
+        elif info.annotation in (int, "int"):
+            p.add_argument(flag, type=int, default=None, help=f"{info.description} (default {info.default})")
+        else:
+            p.add_argument(flag, default=None, help=info.description)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training setting, e.g. --set learning_rate=2e-4 (repeatable)")
-    p.add_argument("--config", dest="request_file", help="TOML with these options and a [config] table")
+    p.add_argument("--config", dest="request_file", help="TOML with these options, a [config] table of training "
+                   "settings and a [column_mapping] table")
 
 
-def _request(args: argparse.Namespace) -> dict[str, Any]:
-    """CLI flags over the --config file's values."""
-    request: dict[str, Any] = {}
+def _request(args: argparse.Namespace):
+    """CLI flags over the --config file's values, validated as one RunRequest."""
+    from autotrain_gradio.pipeline.request import RunRequest, make_request, request_from_file
+
+    flags = {k: getattr(args, k, None) for k in RunRequest.model_fields}
+    flags["mode"] = "prepare" if args.mode == "prepare" else "run"
+    flags["workspace"] = args.workspace
+    if args.overrides:
+        flags["overrides"] = args.overrides
     if args.request_file:
-        request = read_toml(args.request_file, "--config", REQUEST_KEYS)
-    for key in REQUEST_KEYS - {"config"}:
-        value = getattr(args, key, None)
-        if value is not None:
-            request[key] = value
-    if not request.get("profile"):
-        raise ConfigError("--profile is required; `autotrain profiles` lists them")
-    return request
+        return request_from_file(args.request_file, **flags)
+    return make_request(**flags)
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
@@ -58,26 +53,21 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
     try:
         req = _request(args)
+        if not req.profile:
+            raise ConfigError("--profile is required; `autotrain profiles` lists them")
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    layers = (req.pop("config", {}),)
-    common = dict(min_images=req.pop("min_images", 1), gpu_ids=req.pop("gpu_ids", None),
-                  monitor=bool(req.pop("monitor", False)), skip_copy=bool(req.pop("skip_copy", False)),
-                  force=bool(req.pop("force", False)), dry_run=bool(req.pop("dry_run", False)),
-                  immediate=bool(req.pop("immediate", False)), workspace=args.workspace, overrides=args.overrides,
-                  config_layers=layers, mode="prepare" if args.mode == "prepare" else "run")
     if args.mode == "batch":
-        if not (req.get("datasets_dir") or req.get("dataset_paths")):
+        if not (req.datasets_dir or req.dataset_paths):
             print("error: batch needs --datasets-dir or --dataset-paths", file=sys.stderr)
             return EXIT_BAD_INPUT
-        return run_batch_pipeline(req["profile"], datasets_dir=req.get("datasets_dir"),
-                                  dataset_paths=req.get("dataset_paths"),
-                                  max_concurrent=req.get("max_concurrent") or 1, **common).exit_code
-    if not req.get("dataset_path"):
-        print("error: --dataset-path is required (the folder of images)", file=sys.stderr)
+        return run_batch_pipeline(req).exit_code
+    if not req.dataset_path:
+        print("error: --dataset-path is required (a folder of images, a .zip, a table file or a Hub id)",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
-    return run_pipeline(req["dataset_path"], req["profile"], dataset_name=req.get("dataset_name"), **common).exit_code
+    return run_pipeline(req).exit_code
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -115,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     modes = pipe.add_subparsers(dest="mode", required=True)
     for mode, text in (("run", "one dataset"), ("batch", "many datasets"), ("prepare", "phases 1-3 only")):
         p = modes.add_parser(mode, help=text)
-        _common(p, batch=mode == "batch")
+        _add_request_flags(p, batch=mode == "batch")
         p.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
         p.set_defaults(func=cmd_pipeline)
 

@@ -112,3 +112,14 @@ def config_digest(cfg: CommonConfig) -> str:
     """Short stable hash of every setting; written into the start event and the LoRA metadata."""
     blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class TrainerConfig(CommonConfig):
+    """What every transformers-Trainer task adds: a held-out split, evaluation, early stopping."""
+
+    valid_split: float = _f(0.2, "Validation split", "Fraction held out (seeded) when the data has no validation "
+                            "split.", ge=0.0, lt=0.9)
+    eval_every_epoch: bool = _f(True, "Evaluate each epoch", "Run evaluation and write an eval event each epoch.")
+    early_stopping_patience: int = _f(0, "Early stopping", "Stop after N evaluations without improvement "
+                                      "(0: off).", ge=0)
+

@@ -12,6 +12,7 @@ from pathlib import Path
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_NAME = 64
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+ARCHIVE_AND_TABLE_SUFFIXES = (".zip", ".csv", ".tsv", ".json", ".jsonl", ".parquet")
 
 
 def workspace_root(path: str | Path | None = None) -> Path:
@@ -94,9 +95,8 @@ def check_name(name: str) -> str | None:
 
 def suggest_name(path: str | Path) -> str:
     """A valid name from a folder name: spaces and odd characters become '_', cut to 64."""
-    base = Path(path).resolve().name or "dataset"
-    if base.lower().endswith(".zip"):
-        base = base[:-4]
+    p = Path(path)
+    base = p.stem if p.suffix.lower() in ARCHIVE_AND_TABLE_SUFFIXES else (p.resolve().name or "dataset")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "dataset"
     return name[:MAX_NAME]
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from autotrain_gradio.config import ConfigError, merge
+from autotrain_gradio.pipeline.request import RunRequest, make_request
 from autotrain_gradio.pipeline.run import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -16,7 +18,7 @@ from autotrain_gradio.pipeline.run import (
     PipelineResult,
     run_pipeline,
 )
-from autotrain_gradio.workspace import IMAGE_EXTENSIONS, workspace_root
+from autotrain_gradio.workspace import ARCHIVE_AND_TABLE_SUFFIXES, IMAGE_EXTENSIONS, workspace_root
 
 
 @dataclass
@@ -35,37 +37,54 @@ class BatchResult:
 
 
 def discover_datasets(datasets_dir: str | Path) -> list[Path]:
-    """Every non-hidden sub-folder that holds images directly or in class sub-folders, sorted by name."""
+    """Every non-hidden sub-folder that holds files (images, class sub-folders, train/valid tables) and every table
+    file, sorted by name."""
     root = Path(datasets_dir).expanduser()
     found = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if sub.is_file():
+            if sub.suffix.lower() in ARCHIVE_AND_TABLE_SUFFIXES:
+                found.append(sub)
+            continue
         files = [f for f in sub.rglob("*") if f.is_file() and not f.name.startswith(".")]
         if files:
             found.append(sub)
     return found
 
 
-def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
-                       dataset_paths: str | list[str] | None = None, max_concurrent: int = 1,
-                       monitor: bool = False, immediate: bool = False, stream: TextIO | None = None,
-                       quiet: bool = False, **options: Any) -> BatchResult:
-    """Run (or with mode='prepare', prepare) every dataset; the options are run_pipeline's."""
+def run_batch_pipeline(request: RunRequest | str | None = None, *, stream: TextIO | None = None, quiet: bool = False,
+                       **options: Any) -> BatchResult:
+    """Run (or with mode='prepare', prepare) every dataset of `datasets_dir` / `dataset_paths`. Takes a RunRequest,
+    or the profile name and RunRequest's fields as keywords (as before RunRequest)."""
     batch = BatchResult()
     stream = None if quiet else (stream or sys.stdout)
-    if datasets_dir is not None:
-        root = Path(datasets_dir).expanduser()
+    try:
+        if isinstance(request, RunRequest):
+            req = make_request(**{**request.model_dump(), **options}) if options else request
+        else:
+            layers = options.pop("config_layers", ()) or ()
+            if layers:
+                options["config"] = merge(*layers)
+            for key in ("workspace", "datasets_dir"):
+                if isinstance(options.get(key), Path):
+                    options[key] = str(options[key])
+            req = make_request(profile=request, **options)
+    except ConfigError as err:
+        batch.errors.append(str(err))
+        req = None
+    if req is not None and req.datasets_dir:
+        root = Path(req.datasets_dir).expanduser()
         if not root.is_dir():
             batch.errors.append(f"--datasets-dir {root} is not a folder; pass the folder that holds one "
                                 "sub-folder per dataset")
-            batch.exit_code = EXIT_BAD_INPUT
-            return batch
-        paths = discover_datasets(root)
-        if not paths:
-            batch.errors.append(f"no dataset folders found in {root}: expected sub-folders with images "
-                                f"({', '.join(IMAGE_EXTENSIONS)})")
-    else:
-        items = dataset_paths.split(",") if isinstance(dataset_paths, str) else list(dataset_paths or [])
-        paths = [Path(p.strip()).expanduser() for p in items if p.strip()]
+            paths = []
+        else:
+            paths = discover_datasets(root)
+            if not paths:
+                batch.errors.append(f"no dataset folders found in {root}: expected sub-folders with images "
+                                    f"({', '.join(IMAGE_EXTENSIONS)}) or table files")
+    elif req is not None:
+        paths = [Path(p).expanduser() for p in req.dataset_paths]
         if not paths:
             batch.errors.append("no datasets given: pass --datasets-dir or --dataset-paths \"a,b\"")
     if batch.errors:
@@ -79,20 +98,22 @@ def run_batch_pipeline(profile: str, *, datasets_dir: str | Path | None = None,
             print(f"\n=== [{i}/{len(paths)}] {path}", file=stream, flush=True)
         # Monitoring waits until every job is queued, so the queue order and 'next' are known.
         try:
-            result = run_pipeline(path, profile, immediate=immediate, monitor=False, max_concurrent=max_concurrent,
-                                  stream=stream, quiet=stream is None, **options)
+            one = req.model_copy(update={"dataset_path": str(path), "datasets_dir": "", "dataset_paths": [],
+                                         "monitor": False, "dataset_name": ""})
+            result = run_pipeline(one, stream=stream, quiet=stream is None)
         except Exception as err:  # noqa: BLE001 - one dataset's failure (a copy error, say) must not end the batch
-            result = PipelineResult(str(path), profile, exit_code=EXIT_FAILED, errors=[f"{type(err).__name__}: {err}"])
+            result = PipelineResult(str(path), req.profile, exit_code=EXIT_FAILED,
+                                    errors=[f"{type(err).__name__}: {err}"])
             if stream is not None:
                 print(f"❌ {path}: {result.errors[0]}", file=stream, flush=True)
         batch.results.append(result)
 
     jobs = [r.job_id for r in batch.results if r.job_id is not None]
-    if monitor and jobs:
+    if req.monitor and jobs:
         from autotrain_gradio.jobs import JobStore
         from autotrain_gradio.monitor import monitor_batch
 
-        root = workspace_root(options.get("workspace"))
+        root = workspace_root(req.workspace or None)
         monitor_batch(root, jobs, stream or sys.stdout)
         store = JobStore(root)
         for r in batch.results:

@@ -7,12 +7,14 @@ interrupted copy never leaves a half-written dataset; a manifest marks the folde
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autotrain_gradio.pipeline.validate import MANIFEST, ValidationReport
+from autotrain_gradio.tasks.formats import write_table
 from autotrain_gradio.workspace import RunPaths
 
 
@@ -20,9 +22,10 @@ from autotrain_gradio.workspace import RunPaths
 class PreparedDataset:
     name: str
     input_dir: Path
-    images: int
+    items: int
     copied: bool
     plan: list[str] = field(default_factory=list)
+    unit: str = "images"
 
 
 def _targets(report: ValidationReport, dest: Path) -> list[tuple[Path, Path]]:
@@ -41,10 +44,17 @@ def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool =
     """Copy images (and captions, or class folders) into input/<name>; with dry_run only describe it."""
     dest = paths.input_dir
     reuse = skip_copy and dest.exists()
-    count = len(report.images)
-    if reuse:
+    table = report.data.table if report.data is not None else None
+    count = len(report.images) if table is None else len(table.train) + len(table.valid or [])
+    unit = "images" if table is None else "rows"
+    if reuse and table is not None:
+        plan = [f"reuse {dest} (--skip-copy)"]
+    elif reuse:
         count = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() != ".txt" and p.name != MANIFEST)
         plan = [f"reuse {dest} ({count} files, --skip-copy)"]
+    elif table is not None:
+        plan = [f"copy {count} rows ({', '.join(sorted(table.files)) or 'train'} split) from {report.dataset_path} "
+                f"to {dest}"]
     else:
         plan = [f"copy {count} images ({report.captioned} captions) from {report.dataset_path} to {dest}"]
         if dest.exists():
@@ -52,13 +62,15 @@ def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool =
     if force and paths.output_dir.exists():
         plan.insert(0, f"replace {paths.output_dir} (--force)")
     if dry_run:
-        return PreparedDataset(paths.name, dest, count, False, plan)
+        return PreparedDataset(paths.name, dest, count, False, plan, unit)
 
     # The new copy is complete before anything old is deleted: a failed copy leaves the earlier run as it was.
-    tmp = dest.with_name(f".{dest.name}.partial")
+    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")  # two processes never share one
     if not reuse:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
+            if table is not None:
+                write_table(table, tmp)
             for src, target in _targets(report, dest):
                 target = tmp / target.relative_to(dest)
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,4 +87,4 @@ def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool =
         if dest.exists():
             shutil.rmtree(dest)
         tmp.rename(dest)
-    return PreparedDataset(paths.name, dest, count, not reuse, plan)
+    return PreparedDataset(paths.name, dest, count, not reuse, plan, unit)

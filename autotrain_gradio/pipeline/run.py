@@ -18,13 +18,13 @@ from autotrain_gradio.jobs.launch import parse_gpu_ids
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
-from autotrain_gradio.pipeline.validate import validate_dataset
+from autotrain_gradio.pipeline.request import RunRequest, make_request
+from autotrain_gradio.pipeline.validate import validate_dataset, validate_table
 from autotrain_gradio.profiles import ProfileError, get_profile
-from autotrain_gradio.tasks import parse_override
+from autotrain_gradio.tasks import get_task
 from autotrain_gradio.workspace import RunPaths, extract_zip, jobs_db, suggest_name, workspace_root
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
-MODES = ("run", "prepare")
 
 
 @dataclass
@@ -59,14 +59,6 @@ class PipelineResult:
         self.phases.append(PhaseResult(phase, ok, message))
 
 
-def _overrides(overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
-    if not overrides:
-        return {}
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    return dict(parse_override(item) for item in overrides)
-
-
 def _say(stream: TextIO | None, text: str) -> None:
     if stream is not None:
         print(text, file=stream, flush=True)
@@ -87,31 +79,70 @@ def _live_job(paths: RunPaths):
         store.close()
 
 
-def plan_dataset(dataset_path: str | Path, profile: str, *, dataset_name: str | None = None, min_images: int = 1,
-                 gpu_ids: str | list[int] | None = None, skip_copy: bool = False, force: bool = False,
-                 workspace: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None,
-                 config_layers: tuple[dict[str, Any], ...] = ()) -> tuple[PipelineResult, RunPaths | None, Any]:
+def _request(request: RunRequest | str | Path | None, profile: str | None, options: dict[str, Any]) -> RunRequest:
+    """A RunRequest from either form run_pipeline takes: a request, or (dataset_path, profile, **keywords) as
+    notebooks written before RunRequest call it. `config_layers` (old keyword) become the request's `config`."""
+    if isinstance(request, RunRequest):
+        if profile is not None:
+            options["profile"] = profile
+        return make_request(**{**request.model_dump(), **options}) if options else request
+    layers = options.pop("config_layers", ()) or ()
+    if layers:
+        options["config"] = merge(*layers, options.get("config") or {})
+    for key in ("workspace", "dataset_name", "gpu_ids"):
+        if isinstance(options.get(key), Path | int):
+            options[key] = str(options[key])
+    return make_request(dataset_path=str(request) if request is not None else None, profile=profile, **options)
+
+
+def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, Any]:
     """Phase 1 and the pure part of phase 3: everything that can be wrong is found here, nothing is written."""
-    result = PipelineResult(str(dataset_path), profile)
-    root = workspace_root(workspace)
+    req = request
+    result = PipelineResult(req.dataset_path, req.profile)
+    root = workspace_root(req.workspace or None)
     try:
-        prof = get_profile(profile, root)
-        gpus = parse_gpu_ids(gpu_ids)
-        user = _overrides(overrides)
+        if not req.profile:
+            raise ConfigError("--profile is required; `autotrain profiles` lists them")
+        if not req.dataset_path:
+            raise ConfigError("--dataset-path is required (a folder of images, a .zip, a table file or a Hub id)")
+        prof = get_profile(req.profile, root)
+        gpus = parse_gpu_ids(req.gpu_ids)
+        task = get_task(prof.task)
+        unknown = sorted(set(req.column_mapping) - set(task.column_keys))
+        if unknown:
+            takes = ", ".join(task.column_keys) or "no column mapping (its data is not a table)"
+            raise ConfigError(f"column mapping key {', '.join(map(repr, unknown))} is not one {prof.task} takes; "
+                              f"it takes {takes}")
     except (ProfileError, ConfigError) as err:
         result.errors.append(str(err))
         result.exit_code = EXIT_BAD_INPUT
         result.add("validate", False, str(err))
         return result, None, None
     result.profile = prof.name
-    name = dataset_name or suggest_name(dataset_path)
+    name = req.dataset_name or suggest_name(req.dataset_path)
     result.name = name
     paths = RunPaths(root, name)
-    caption_ext = merge(prof.config, *config_layers, user).get("caption_extension", ".txt")
-    report = validate_dataset(dataset_path, prof, name, paths, min_images=min_images, force=force,
-                              skip_copy=skip_copy, caption_extension=caption_ext)
+    launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
+    try:
+        cfg = build_config(prof, paths, *req.layers[:-1], launch, req.layers[-1])
+    except ConfigError as err:
+        cfg = None
+        config_error = str(err)
+    if task.data_format == "table":
+        if cfg is None:
+            result.errors.append(config_error)
+            result.exit_code = EXIT_BAD_INPUT
+            result.add("configure", False, config_error)
+            return result, None, None
+        report = validate_table(req.dataset_path, prof, task.load_data(), cfg, name, paths, min_rows=req.min_images,
+                                force=req.force, skip_copy=req.skip_copy, train_split=req.train_split,
+                                valid_split=req.valid_split or None)
+    else:
+        caption_ext = merge(prof.config, *req.layers).get("caption_extension", ".txt")
+        report = validate_dataset(req.dataset_path, prof, name, paths, min_images=req.min_images, force=req.force,
+                                  skip_copy=req.skip_copy, caption_extension=caption_ext)
     result.warnings.extend(report.warnings)
-    if force and not report.errors and (busy := _live_job(paths)) is not None:
+    if req.force and not report.errors and (busy := _live_job(paths)) is not None:
         report.errors.append(f"job {busy.id} ({busy.status}) is using {paths.output_dir}; --force would delete it "
                              f"under the job: cancel it first (autotrain train cancel --job {busy.id}) or choose "
                              "another --dataset-name")
@@ -121,47 +152,44 @@ def plan_dataset(dataset_path: str | Path, profile: str, *, dataset_name: str | 
         result.add("validate", False, report.errors[0])
         return result, None, report
     result.add("validate", True, report.summary())
-    launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
-    try:
-        cfg = build_config(prof, paths, *config_layers, launch, user)
-    except ConfigError as err:
-        result.errors.append(str(err))
+    if cfg is None:
+        result.errors.append(config_error)
         result.exit_code = EXIT_BAD_INPUT
-        result.add("configure", False, str(err))
+        result.add("configure", False, config_error)
         return result, None, report
     result.config, result.config_path, result.output_dir = cfg, paths.config, paths.output_dir
     return result, paths, report
 
 
-def run_pipeline(dataset_path: str | Path, profile: str, *, dataset_name: str | None = None, min_images: int = 1,
-                 gpu_ids: str | list[int] | None = None, monitor: bool = False, skip_copy: bool = False,
-                 force: bool = False, dry_run: bool = False, immediate: bool = False, mode: str = "run",
-                 workspace: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None,
-                 config_layers: tuple[dict[str, Any], ...] = (), max_concurrent: int = 1,
-                 stream: TextIO | None = None, quiet: bool = False) -> PipelineResult:
-    """Validate, prepare, configure and (mode='run') train one dataset. Returns what each phase did;
-    `exit_code` is 0 ok, 1 training failed, 2 bad input, or the trainer's own code with immediate=True."""
-    options = {k: v for k, v in locals().items() if k not in ("dataset_path", "profile")}
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
+def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | None = None, *,
+                 stream: TextIO | None = None, quiet: bool = False, **options: Any) -> PipelineResult:
+    """Validate, prepare, configure and (mode='run') train one dataset. Takes a `RunRequest`, or the dataset path,
+    the profile and RunRequest's fields as keywords. Returns what each phase did; `exit_code` is 0 ok, 1 training
+    failed, 2 bad input, or the trainer's own code with immediate=True."""
     stream = None if quiet else (stream or sys.stdout)
-    source = Path(dataset_path).expanduser()
+    try:
+        req = _request(request, profile, dict(options))
+    except ConfigError as err:
+        result = PipelineResult(str(request or ""), str(profile or ""), exit_code=EXIT_BAD_INPUT, errors=[str(err)])
+        result.add("validate", False, str(err))
+        _say(stream, f"❌ {err}")
+        return result
+    source = Path(req.dataset_path).expanduser()
     if source.is_file() and source.suffix.lower() == ".zip":
         # A zip is unpacked into a temporary folder (never into the workspace) and goes through the same phases.
         with tempfile.TemporaryDirectory(prefix="autotrain-zip-") as tmp:
             try:
                 folder = extract_zip(source, Path(tmp))
             except ValueError as err:
-                result = PipelineResult(str(dataset_path), profile, exit_code=EXIT_BAD_INPUT, errors=[str(err)])
+                result = PipelineResult(req.dataset_path, req.profile, exit_code=EXIT_BAD_INPUT, errors=[str(err)])
                 result.add("validate", False, str(err))
                 _say(stream, f"❌ {err}")
                 return result
             _say(stream, f"📦 unpacked {source.name}")
-            options["dataset_name"] = dataset_name or suggest_name(source)
-            return replace(run_pipeline(folder, profile, **options), dataset_path=str(dataset_path))
-    result, paths, report = plan_dataset(
-        dataset_path, profile, dataset_name=dataset_name, min_images=min_images, gpu_ids=gpu_ids,
-        skip_copy=skip_copy, force=force, workspace=workspace, overrides=overrides, config_layers=config_layers)
+            inner = req.model_copy(update={"dataset_path": str(folder),
+                                           "dataset_name": req.dataset_name or suggest_name(source)})
+            return replace(run_pipeline(inner, stream=stream, quiet=quiet), dataset_path=req.dataset_path)
+    result, paths, report = plan_dataset(req)
     for warning in result.warnings:
         _say(stream, f"⚠️  {warning}")
     if not paths:
@@ -171,9 +199,9 @@ def run_pipeline(dataset_path: str | Path, profile: str, *, dataset_name: str | 
     _say(stream, f"🔍 validate  {result.name}: {result.phases[0].message}")
     cfg = result.config
 
-    prepared = prepare_dataset(report, paths, skip_copy=skip_copy, force=force, dry_run=dry_run)
+    prepared = prepare_dataset(report, paths, skip_copy=req.skip_copy, force=req.force, dry_run=req.dry_run)
     result.plan = [*prepared.plan, f"write {paths.config}", f"create {paths.output_dir}/{{model,log,samples}}"]
-    if dry_run:
+    if req.dry_run:
         result.add("prepare", True, "dry run: nothing written")
         _say(stream, "📝 dry run, nothing written. Plan:")
         for line in result.plan:
@@ -182,18 +210,18 @@ def run_pipeline(dataset_path: str | Path, profile: str, *, dataset_name: str | 
         return result
 
     log = pipeline_logger(paths.root)
-    log.info("run %s: dataset %s profile %s", result.name, dataset_path, result.profile)
-    result.add("prepare", True, f"{prepared.images} images in {prepared.input_dir}")
+    log.info("run %s: dataset %s profile %s", result.name, req.dataset_path, result.profile)
+    result.add("prepare", True, f"{prepared.items} {prepared.unit} in {prepared.input_dir}")
     _say(stream, f"📁 prepare   {prepared.plan[-1]}")
     write_run_folder(cfg, paths)
     result.add("configure", True, str(paths.config))
     _say(stream, f"⚙️  configure {paths.config}")
-    log.info("run %s: prepared %d images, config %s", result.name, prepared.images, paths.config)
-    if mode == "prepare":
+    log.info("run %s: prepared %d %s, config %s", result.name, prepared.items, prepared.unit, paths.config)
+    if req.mode == "prepare":
         _say(stream, f"✅ prepared. Review {paths.config}, then train it with: "
                      f"autotrain train start --config {paths.config}")
         return result
-    return _train(result, paths, gpu_ids, immediate, monitor, max_concurrent, stream, log)
+    return _train(result, paths, req.gpu_ids, req.immediate, req.monitor, req.max_concurrent, stream, log)
 
 
 def _train(result: PipelineResult, paths: RunPaths, gpu_ids: Any, immediate: bool, monitor: bool,

@@ -8,10 +8,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from autotrain_gradio.profiles import Profile
+from autotrain_gradio.tasks.formats import DataError, TableData
 from autotrain_gradio.workspace import IMAGE_EXTENSIONS, RunPaths, check_name, folder_bytes, free_bytes
 
 MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb threshold; larger images are refused, not just warned about
@@ -42,6 +44,7 @@ class ValidationReport:
     needed_bytes: int = 0
     free_bytes: int = 0
     caption_extension: str = ".txt"
+    data: Any = None  # table tasks: what the task's reader returned (rows, labels, the table files)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +55,8 @@ class ValidationReport:
         return sum(1 for item in self.images if item.caption)
 
     def summary(self) -> str:
+        if self.data is not None:
+            return self.data.summary()
         if self.task == "image-classification":
             classes = ", ".join(f"{k} ({v})" for k, v in sorted(self.classes.items()))
             return f"{len(self.images)} images in {len(self.classes)} classes: {classes}"
@@ -181,8 +186,13 @@ def validate_dataset(dataset_path: str | Path, profile: Profile, name: str, path
                                f"found {len(report.images)}")
 
     _check_existing(paths, force, skip_copy, report)
+    _check_disk(folder_bytes(root), paths, profile, skip_copy, report)
+    return report
 
-    report.dataset_bytes = folder_bytes(root)
+
+def _check_disk(dataset_bytes: int, paths: RunPaths, profile: Profile, skip_copy: bool,
+                report: ValidationReport) -> None:
+    report.dataset_bytes = dataset_bytes
     copy_bytes = 0 if (skip_copy and paths.input_dir.exists()) else report.dataset_bytes
     report.needed_bytes = copy_bytes + int(profile.estimated_output_gb * GB)
     report.free_bytes = free_bytes(paths.root)
@@ -191,4 +201,30 @@ def validate_dataset(dataset_path: str | Path, profile: Profile, name: str, path
             f"not enough disk space in {paths.root}: need ~{report.needed_bytes / GB:.1f} GB (dataset copy + "
             f"{profile.estimated_output_gb:g} GB for {profile.name} outputs), {report.free_bytes / GB:.1f} GB free; "
             "free some space or pass --workspace on a larger disk")
+
+
+def validate_table(source: str, profile: Profile, load: Any, cfg: Any, name: str, paths: RunPaths,
+                   min_rows: int = 1, force: bool = False, skip_copy: bool = False, train_split: str = "train",
+                   valid_split: str | None = None) -> ValidationReport:
+    """Phase 1 for table tasks: the task's own reader checks the data (columns, empty labels, classes, numbers) with
+    the run's column mapping; then name, existing outputs and disk space. Read-only."""
+    report = ValidationReport(Path(source).expanduser(), name, profile.name, profile.task)
+    if (problem := check_name(name)) is not None:
+        report.errors.append(problem)
+        return report
+    try:
+        report.data = load(source, cfg, train_split, valid_split)
+    except DataError as err:
+        report.errors.append(str(err))
+        return report
+    table: TableData = report.data.table
+    rows = len(table.train) + (len(table.valid) if table.valid is not None else 0)
+    if rows < min_rows:
+        report.errors.append(f"{table.train.source} has {rows} rows, fewer than --min-images {min_rows}; add rows or "
+                             "lower --min-images")
+    elif rows < profile.min_images:
+        report.warnings.append(f"profile {profile.name} works best with at least {profile.min_images} rows; "
+                               f"found {rows}")
+    _check_existing(paths, force, skip_copy, report)
+    _check_disk(sum(f.stat().st_size for f in table.files.values()), paths, profile, skip_copy, report)
     return report

@@ -22,6 +22,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
+from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,21 @@ class Task:
     config: type[CommonConfig]
     data_format: str  # image-captions | class-folders | table | image-table
     train: str  # "module:function" of the torch side, imported only by the trainer process
+    data: str = ""  # table formats: "module:load", the torch-free reader validate and the trainer share
     uploads: tuple[str, ...] = (".zip",)  # what the app's upload box accepts for this task
     tiny: dict[str, str] = field(default_factory=dict)  # tiny:<kind> -> "module:builder"
 
     def load_train(self) -> Callable[..., Any]:
         return _resolve(self.train)
+
+    def load_data(self) -> Callable[..., Any]:
+        """The task's data reader: load(source, cfg, train_split, valid_split) -> its data (raises DataError)."""
+        return _resolve(self.data)
+
+    @property
+    def column_keys(self) -> list[str]:
+        """Column-mapping keys this task takes (AutoTrain's names): its config fields `*_column(s)`."""
+        return [k for k in self.config.model_fields if k.endswith(("_column", "_columns"))]
 
 
 _DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k in ("flux", "sdxl", "sd15")}
@@ -50,6 +61,10 @@ TASKS: dict[str, Task] = {
     "image-classification": Task("image-classification", "Image classification", ImageClassificationConfig,
                                  "class-folders", "autotrain_gradio.tasks.image_classification.train:train",
                                  tiny={"vit": "autotrain_gradio.tasks.image_classification.tiny:build_vit"}),
+    "text-classification": Task("text-classification", "Text classification", TextClassificationConfig, "table",
+                                "autotrain_gradio.tasks.text_classification.train:train",
+                                data="autotrain_gradio.tasks.text_classification.data:load",
+                                uploads=(".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}

@@ -21,7 +21,7 @@ from autotrain_gradio.tasks import MODELS
 # Set by the pipeline for each run, never by hand.
 COMPUTED = ("name", "data_dir", "output_dir", "task")
 GROUP_TITLES = {"CommonConfig": "Training", "DiffusionConfig": "Diffusion", "DiffusionLoraConfig": "LoRA",
-                "DiffusionFullConfig": "Full fine-tune", "ImageClassificationConfig": "Classification"}
+                "DiffusionFullConfig": "Full fine-tune", "TrainerConfig": "Evaluation"}
 
 
 def form_fields(task: str) -> dict[str, FieldInfo]:

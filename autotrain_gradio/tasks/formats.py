@@ -1,0 +1,354 @@
+"""Torch-free dataset formats shared by tasks: table files with AutoTrain's column mapping.
+
+One reader serves validate (on the user's original, read-only) and the trainer (on the prepared copy), so the two can
+never disagree. A table source is a CSV / TSV / JSON / JSONL / Parquet file, a folder of such files with `train` and
+`valid` splits (`train.csv`, `valid.jsonl`, `train/part-0.parquet`, ...), a folder written by `datasets.save_to_disk`,
+or a Hub dataset id (`user/name`, read with `datasets.load_dataset` and the split names given). Every problem is a
+`DataError` whose one line names the file, the column or the row and says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TABLE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+VALID_NAMES = ("valid", "validation", "val", "test", "eval")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+MAX_ROWS_SHOWN = 5
+
+
+class DataError(ValueError):
+    """Bad input data; the message is one line that names the file, column or row and what to do."""
+
+
+@dataclass
+class Table:
+    """Rows of one split, as plain dicts, and where they came from."""
+
+    source: str  # a file, a folder or a Hub id: what error messages name
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> list[Any]:
+        return [row.get(name) for row in self.rows]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Column-oriented, for `datasets.Dataset.from_dict`."""
+        return {name: self.column(name) for name in self.columns}
+
+
+@dataclass
+class TableData:
+    """A table source read into a train split and an optional given valid split, plus the files it read."""
+
+    train: Table
+    valid: Table | None = None
+    files: dict[str, Path] = field(default_factory=dict)  # split name -> local file (empty for the Hub)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.train.columns
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+def is_table_source(path: str | Path) -> bool:
+    """A table file, a folder of table files / a save_to_disk folder, or something that looks like a Hub id."""
+    p = Path(str(path)).expanduser()
+    if p.is_file():
+        return p.suffix.lower() in TABLE_EXTENSIONS
+    if p.is_dir():
+        return bool(_split_files(p)) or (p / "dataset_dict.json").exists() or (p / "dataset_info.json").exists()
+    return bool(HUB_ID.match(str(path)))
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    """{'train': file, 'valid': file} for `train.csv` / `valid.jsonl` style files, or `train/` `valid/` folders with
+    one table file each."""
+    found: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        stem = entry.stem.lower() if entry.is_file() else entry.name.lower()
+        split = "train" if stem == "train" else "valid" if stem in VALID_NAMES else None
+        if split is None or split in found:
+            continue
+        if entry.is_file() and entry.suffix.lower() in TABLE_EXTENSIONS:
+            found[split] = entry
+        elif entry.is_dir():
+            files = sorted(f for f in entry.iterdir() if f.suffix.lower() in TABLE_EXTENSIONS)
+            if files:
+                found[split] = files[0]
+    return found
+
+
+def _clean(value: Any) -> Any:
+    """pandas' NaN / NaT / numpy scalars as plain Python: None for missing, int/float/str/list otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _clean(value.tolist()) if not isinstance(value, list | tuple) else value
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _frame_rows(frame: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    columns = [str(c) for c in frame.columns]
+    records = frame.to_dict(orient="records")
+    return columns, [{str(k): _clean(v) for k, v in rec.items()} for rec in records]
+
+
+def read_file(path: Path) -> Table:
+    """One table file. Refuses ragged CSV rows, non-UTF-8 text, broken JSON lines and empty files, naming the line."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes); export the data again with a header row and at least one row")
+    try:
+        if suffix in (".csv", ".tsv"):
+            _check_text(path)
+            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8", dtype=object,
+                                keep_default_na=True, on_bad_lines="error", engine="python")
+            frame = frame.where(frame.notna(), None)
+        elif suffix == ".jsonl":
+            _check_text(path)
+            rows = _jsonl_rows(path)
+            frame = pd.DataFrame.from_records(rows)
+        elif suffix == ".json":
+            _check_text(path)
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+                data = next(iter(data.values()))  # {"data": [...]} as many exports write it
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise DataError(f"{path}: expected a JSON list of objects (one per row), or use .jsonl with one "
+                                "object per line")
+            frame = pd.DataFrame.from_records(data)
+        else:
+            frame = pd.read_parquet(path)
+    except DataError:
+        raise
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: rows do not match the header ({_short(err)}); fix the quoting or the number of "
+                        "fields on that line") from None
+    except (ValueError, OSError) as err:
+        raise DataError(f"{path}: cannot read it as {suffix[1:].upper()} ({_short(err)})") from None
+    columns, rows = _frame_rows(frame)
+    if not rows:
+        raise DataError(f"{path} has a header but no rows; add data rows")
+    return Table(str(path), columns, rows)
+
+
+def _short(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200]
+
+
+def _check_text(path: Path) -> None:
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line} is not UTF-8 text (byte {raw[err.start]:#04x}); save the file as "
+                        "UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8')") from None
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: line {number} is not valid JSON ({err.msg}); fix or remove that line") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {number} is a JSON {type(row).__name__}, not an object; write one "
+                            '{"column": value, ...} object per line')
+        rows.append(row)
+    return rows
+
+
+def _from_datasets(ds: Any, source: str) -> Table:
+    columns = list(ds.column_names)
+    rows = [{k: _clean(v) for k, v in row.items()} for row in ds]
+    if not rows:
+        raise DataError(f"{source} has no rows")
+    return Table(source, columns, rows)
+
+
+def _read_hub_or_disk(source: str, train_split: str, valid_split: str | None) -> TableData:
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a core dependency
+        raise DataError("reading a Hub dataset needs the datasets package: pip install datasets") from None
+    path = Path(source).expanduser()
+    try:
+        loaded = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.load_dataset(source)
+    except Exception as err:  # noqa: BLE001 - any loader failure becomes one line naming the source
+        raise DataError(f"cannot load dataset {source} ({type(err).__name__}: {_short(err)}); check the path or "
+                        "Hub id (and HF_TOKEN for a private dataset)") from None
+    if isinstance(loaded, datasets.Dataset):
+        return TableData(_from_datasets(loaded, source))
+    splits = list(loaded.keys())
+    if train_split not in loaded:
+        raise DataError(f"{source} has no split '{train_split}' (it has {', '.join(splits)}); pass --train-split")
+    valid = None
+    if valid_split:
+        if valid_split not in loaded:
+            raise DataError(f"{source} has no split '{valid_split}' (it has {', '.join(splits)}); pass "
+                            "--valid-split or leave it empty")
+        valid = _from_datasets(loaded[valid_split], f"{source}[{valid_split}]")
+    return TableData(_from_datasets(loaded[train_split], f"{source}[{train_split}]"), valid)
+
+
+def read_table(source: str | Path, train_split: str = "train", valid_split: str | None = None) -> TableData:
+    """Read a table source (see the module doc). A folder's `valid` file is used when present."""
+    path = Path(str(source)).expanduser()
+    if path.is_file():
+        if path.suffix.lower() not in TABLE_EXTENSIONS:
+            raise DataError(f"{path} is not a table file; use one of {', '.join(TABLE_EXTENSIONS)}")
+        return TableData(read_file(path), None, {"train": path})
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+            return _read_hub_or_disk(str(path), train_split, valid_split)
+        files = _split_files(path)
+        if "train" not in files:
+            tables = sorted(f.name for f in path.iterdir() if f.suffix.lower() in TABLE_EXTENSIONS)
+            if len(tables) == 1:
+                files = {"train": path / tables[0]}
+            else:
+                found = ", ".join(tables[:5]) or "no table files"
+                raise DataError(f"{path}: no train file; name it train.csv (or .tsv/.json/.jsonl/.parquet), with an "
+                                f"optional valid.csv beside it (found {found})")
+        train = read_file(files["train"])
+        valid = read_file(files["valid"]) if "valid" in files else None
+        if valid is not None and (missing := [c for c in train.columns if c not in valid.columns]):
+            raise DataError(f"{files['valid']} lacks columns that {files['train'].name} has: {', '.join(missing)}")
+        return TableData(train, valid, files)
+    if HUB_ID.match(str(source)):
+        return _read_hub_or_disk(str(source), train_split, valid_split)
+    raise DataError(f"dataset path not found: {path}; give a table file, a folder with train.csv, or a Hub id")
+
+
+def write_table(data: TableData, dest: Path) -> dict[str, Path]:
+    """The prepared copy: local files are copied byte for byte (train.<ext>, valid.<ext>); Hub and save_to_disk
+    sources are written as train.parquet / valid.parquet. Returns split -> written file."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for split, table in (("train", data.train), ("valid", data.valid)):
+        if table is None:
+            continue
+        if split in data.files:
+            src = data.files[split]
+            target = dest / f"{split}{src.suffix.lower()}"
+            shutil.copy2(src, target)
+        else:
+            import pandas as pd
+
+            target = dest / f"{split}.parquet"
+            pd.DataFrame.from_records(table.rows, columns=table.columns).to_parquet(target)
+        written[split] = target
+    return written
+
+
+# --- column mapping and checks ----------------------------------------------------------------------------------
+
+def rows_text(numbers: list[int]) -> str:
+    """'rows 3, 7, 9 ...' (1-based data rows, as a spreadsheet numbers them after the header)."""
+    shown = ", ".join(str(n) for n in numbers[:MAX_ROWS_SHOWN])
+    return f"row{'s' if len(numbers) > 1 else ''} {shown}{' ...' if len(numbers) > MAX_ROWS_SHOWN else ''}"
+
+
+def require_column(table: Table, key: str, column: str) -> None:
+    """The mapped column exists, else one line with the columns the file has and how to map."""
+    if column not in table.columns:
+        close = [c for c in table.columns if c.lower() == column.lower()]
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise DataError(f"{table.source}: no column '{column}' for {key}{hint}; its columns are "
+                        f"{', '.join(table.columns)}. Map it with --column-mapping {key}=<column>")
+
+
+def check_no_missing(table: Table, key: str, column: str, what: str = "value") -> None:
+    """Null or empty cells in a required column: counted, with the first row numbers."""
+    bad = [i for i, v in enumerate(table.column(column), 1) if v is None or (isinstance(v, str) and not v.strip())]
+    if bad:
+        raise DataError(f"{table.source}: {len(bad)} empty or null {what}{'s' if len(bad) > 1 else ''} in column "
+                        f"'{column}' ({key}) at {rows_text(bad)}; fill them in or drop those rows")
+
+
+def check_numeric(table: Table, key: str, column: str) -> list[float]:
+    """A regression target: every cell a number."""
+    values = []
+    bad = []
+    for i, v in enumerate(table.column(column), 1):
+        try:
+            number = float(v)
+            if math.isnan(number) or math.isinf(number):
+                raise ValueError
+            values.append(number)
+        except (TypeError, ValueError):
+            bad.append(i)
+    if bad:
+        first = table.rows[bad[0] - 1].get(column)
+        raise DataError(f"{table.source}: column '{column}' ({key}) must be numeric for regression; "
+                        f"{len(bad)} non-numeric value{'s' if len(bad) > 1 else ''} at {rows_text(bad)} (e.g. "
+                        f"{first!r}); fix them, or use a classification profile for labels")
+    return values
+
+
+def check_min_rows(table: Table, minimum: int) -> None:
+    if len(table) < minimum:
+        raise DataError(f"{table.source} has {len(table)} rows, fewer than the minimum {minimum}; add rows or lower "
+                        "--min-images")
+
+
+def split_rows(rows: list[Any], fraction: float, seed: int,
+               stratify: Callable[[Any], Any] | None = None) -> tuple[list[Any], list[Any]]:
+    """A seeded split (AutoTrain: 20% validation, seed 42). With `stratify`, each group (e.g. each label) gives
+    round(n * fraction) rows, at least one when it has two or more, and keeps at least one for training."""
+    import random
+
+    rng = random.Random(seed)
+    groups: dict[Any, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(stratify(row) if stratify else None, []).append(i)
+    valid_idx: set[int] = set()
+    for key in sorted(groups, key=str):
+        members = groups[key][:]
+        rng.shuffle(members)
+        if fraction > 0 and len(members) > 1:
+            valid_idx.update(members[:min(len(members) - 1, max(1, round(len(members) * fraction)))])
+    return ([r for i, r in enumerate(rows) if i not in valid_idx], [r for i, r in enumerate(rows) if i in valid_idx])
+
+
+def parse_column_mapping(text: str | dict[str, Any] | None) -> dict[str, Any]:
+    """`text_column=review,target_column=stars` (CLI) or a dict (API, [column_mapping] in a --config file).
+    `target_columns=a|b` gives a list."""
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        return {str(k): v for k, v in text.items()}
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise DataError(f"--column-mapping expects key=column pairs separated by commas, got {item.strip()!r} "
+                            "(e.g. text_column=review,target_column=label)")
+        key, value = (s.strip() for s in item.split("=", 1))
+        out[key] = value.split("|") if key.endswith("_columns") else value
+    return out
