@@ -94,7 +94,10 @@ def _explain(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"] if p not in TASKS)
-        lines.append(f"setting '{key or 'config'}': {e['msg']} (got {e.get('input')!r})")
+        if not key:  # a cross-field rule (model validator): its message names the settings
+            lines.append(e["msg"].removeprefix("Value error, "))
+        else:
+            lines.append(f"setting '{key}': {e['msg']} (got {e.get('input')!r})")
     return "; ".join(lines)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import model_validator
+
 from autotrain_gradio.config import CommonConfig
 from autotrain_gradio.config import setting as _f
 
@@ -45,6 +47,26 @@ class DiffusionConfig(CommonConfig):
     dataloader_workers: int = _f(0, "Data workers", "DataLoader worker processes.", ge=0, le=64)
 
 
+    @model_validator(mode="after")
+    def _family_settings(self) -> DiffusionConfig:
+        """Settings of one model family given to another are mistakes, caught before anything loads."""
+        fields = type(self).model_fields
+        if self.model_type == "flux":
+            if self.noise_offset:
+                raise ValueError("noise_offset is for sdxl / sd15 (noise prediction); Flux trains by flow matching: "
+                                 "set noise_offset=0")
+        else:
+            changed = [k for k in FLUX_ONLY if getattr(self, k) != fields[k].default]
+            if changed:
+                many = len(changed) > 1
+                raise ValueError(f"{', '.join(changed)} only appl{'y' if many else 'ies'} to model_type='flux' (this "
+                                 f"is {self.model_type}): remove {'them' if many else 'it'}")
+        return self
+
+
+FLUX_ONLY = ("timestep_sampling", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "max_sequence_length")
+
+
 class DiffusionLoraConfig(DiffusionConfig):
     """LoRA on the transformer (Flux) or UNet (SDXL, SD1.5)."""
 
@@ -67,3 +89,13 @@ class DiffusionFullConfig(DiffusionConfig):
                                   "(turns off text-embedding caching).")
     text_encoder_lr: float = _f(0.0, "Text encoder LR", "Learning rate of the text encoders (0: same as the "
                                 "model).", ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _full_rules(self) -> DiffusionFullConfig:
+        if self.train_text_encoder and self.model_type == "flux":
+            raise ValueError("train_text_encoder is for sdxl / sd15; a Flux full fine-tune trains the transformer "
+                             "only: set train_text_encoder=false")
+        if self.quantize_base != "none":
+            raise ValueError(f"quantize_base='{self.quantize_base}' needs a frozen base (LoRA); a full fine-tune "
+                             "trains every weight: set quantize_base='none' or use a LoRA profile")
+        return self
