@@ -6,6 +6,7 @@
 """
 
 from autotrain_gradio.pipeline.batch import BatchResult, discover_datasets, run_batch_pipeline
+from autotrain_gradio.pipeline.request import RunRequest
 from autotrain_gradio.pipeline.run import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -19,5 +20,6 @@ from autotrain_gradio.pipeline.run import (
 
 __all__ = [
     "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_PARTIAL", "BatchResult", "PhaseResult", "PipelineResult",
+    "RunRequest",
     "discover_datasets", "plan_dataset", "run_batch_pipeline", "run_pipeline",
 ]
