@@ -1,8 +1,9 @@
 """The event stream between a trainer and everything that watches it.
 
 The trainer appends one JSON object per line to `output/<name>/log/events.jsonl` and flushes at once. Each has
-`t` (unix seconds) and `type`: start, step, sample, checkpoint, eval, log, end. Monitors read only this file
-(through `EventTailer`) and the job store; nothing parses tqdm.
+`t` (unix seconds) and `type`: start, step, sample, checkpoint, eval, log, end. Trainers write through the typed
+helpers (`events.start(...)`, `.step`, `.eval`, `.checkpoint`, `.sample`), so every loop writes the same fields.
+Monitors read only this file (through `EventTailer`) and the job store; nothing parses tqdm.
 """
 
 from __future__ import annotations
@@ -30,7 +31,37 @@ def scrub(text: str) -> str:
     return text
 
 
-class EventWriter:
+class TypedEvents:
+    """The typed writers every training loop uses, so the same event always carries the same fields. Subclasses
+    provide `emit(type, **fields)`; extra keyword fields ride along unchanged."""
+
+    def emit(self, type: str, **fields: Any) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def start(self, *, total_steps: int, step: int, config_digest: str, **extra: Any) -> dict[str, Any]:
+        """Training (re)starts at `step` of `total_steps`; `config_digest` identifies the settings."""
+        return self.emit("start", total_steps=total_steps, step=step, config_digest=config_digest, **extra)
+
+    def step(self, *, step: int, total: int, epoch: float, loss: float, lr: float | None, it_s: float | None,
+             eta_s: float | None, **extra: Any) -> dict[str, Any]:
+        """One optimizer step done (every `log_every`): loss, learning rate, speed and time left."""
+        return self.emit("step", step=step, total=total, epoch=round(float(epoch), 4), loss=round(float(loss), 6),
+                         lr=lr, it_s=it_s, eta_s=eta_s, **extra)
+
+    def eval(self, *, step: int, epoch: float, metrics: dict[str, float], **extra: Any) -> dict[str, Any]:
+        """An evaluation: `metrics` by their plain names (loss, accuracy, f1_macro, mse, ...)."""
+        return self.emit("eval", step=step, epoch=round(float(epoch), 4), metrics=metrics, **extra)
+
+    def checkpoint(self, *, step: int, path: str | Path, **extra: Any) -> dict[str, Any]:
+        """A resumable checkpoint was written at `path`."""
+        return self.emit("checkpoint", step=step, path=str(path), **extra)
+
+    def sample(self, *, step: int, paths: list[str | Path], prompts: list[str], **extra: Any) -> dict[str, Any]:
+        """Sample images rendered at `step`, one per prompt."""
+        return self.emit("sample", step=step, paths=[str(p) for p in paths], prompts=prompts, **extra)
+
+
+class EventWriter(TypedEvents):
     """Appends events to a JSONL file, one flushed line each. Safe to reopen: a resumed run appends."""
 
     def __init__(self, path: str | Path):
@@ -54,7 +85,7 @@ class EventWriter:
             self._fh.close()
 
 
-class NullWriter:
+class NullWriter(TypedEvents):
     """The no-op twin for non-main processes, so the loop never asks whether it should log."""
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:

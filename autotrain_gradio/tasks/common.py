@@ -54,6 +54,18 @@ class StepClock:
         return round(it_s, 4), round(max(0, self.total - step) / it_s, 1)
 
 
+def resolve_precision(requested: str) -> str:
+    """The mixed precision a run really uses, decided once for every trainer: 'no' on a CPU (autocast there is
+    slower and not what a GPU run does), 'fp16' for 'bf16' on a GPU without bf16 (e.g. a T4 in Colab)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no"
+    if requested == "bf16" and not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return requested
+
+
 OOM_ADVICE = ("out of GPU memory: lower batch_size or resolution, turn on gradient_checkpointing, use "
               "quantize_base='nf4' or a smaller lora_rank, or set memory_preflight='adjust'")
 

@@ -104,7 +104,7 @@ def test_cancel_resume_and_export(tmp_path, toy_data):
     last_losses = [loss for _, loss in state.losses[-3:]]
     assert max(last_losses) < 0.5 * min(first_losses), state.losses
     evals = [e for e in events if e["type"] == "eval"]
-    assert evals and set(evals[-1]["metrics"]) == {"loss", "accuracy", "f1_macro"}
+    assert evals and set(evals[-1]["metrics"]) == {"loss", "accuracy", "f1_macro", "precision_macro", "recall_macro"}
     # checkpoint_every=10 with keep_checkpoints=2: only the two newest survive.
     assert [e["step"] for e in events if e["type"] == "checkpoint"][-2:] == [total - 10, total]
     assert {p.name for p in (out / "checkpoints").iterdir()} == {f"checkpoint-{total - 10}", f"checkpoint-{total}"}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autotrain_gradio.tasks.image_classification.data import ImageFolderDataset, load_folder
+from autotrain_gradio.tasks.hf_data import ImageDataset as ImageFolderDataset
+from autotrain_gradio.tasks.image_classification.data import load_folder
 
 
 def _images(folder: Path, n: int, colour=(200, 10, 10)) -> None:
@@ -86,14 +87,15 @@ def test_dataset_decodes_and_resizes_with_the_model_processor(tmp_path, tiny_cac
         dataset[1]
 
 
-def test_metrics_are_accuracy_and_macro_f1():
+def test_metrics_are_accuracy_and_macro_f1_precision_recall():
     import numpy as np
     from transformers import EvalPrediction
 
-    from autotrain_gradio.tasks.image_classification.train import compute_metrics
+    from autotrain_gradio.tasks.metrics import classification_metrics as compute_metrics
 
     labels = np.array([0, 0, 1, 1])
     logits = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # predicts 0, 0, 0, 1
     metrics = compute_metrics(EvalPrediction(predictions=logits, label_ids=labels))
     # class 0: p=2/3 r=1 f1=0.8; class 1: p=1 r=1/2 f1=2/3
-    assert metrics == pytest.approx({"accuracy": 0.75, "f1_macro": (0.8 + 2 / 3) / 2})
+    assert metrics == pytest.approx({"accuracy": 0.75, "f1_macro": (0.8 + 2 / 3) / 2,
+                                     "precision_macro": (2 / 3 + 1) / 2, "recall_macro": (1 + 1 / 2) / 2})

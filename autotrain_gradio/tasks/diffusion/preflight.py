@@ -22,6 +22,7 @@ import torch
 
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER, LORA_TARGETS
+from autotrain_gradio.tasks.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ ENCODER_FOLDERS = {"flux": ("text_encoder", "text_encoder_2"), "sdxl": ("text_en
                    "sd15": ("text_encoder",)}
 # Bytes per parameter of a frozen base weight, per quantization and precision.
 QUANT_BYTES = {"nf4": 0.53, "float8": 1.0}  # nf4: 4 bits + one fp32 absmax per 64 weights (double-quantized)
-# Optimizer state bytes per trained fp32 parameter (Adafactor: factored second moment, a few % of the params).
-OPTIMIZER_BYTES = {"adamw": 8.0, "adamw8bit": 2.0, "adafactor": 0.2, "prodigy": 16.0}
 
 
 class PreflightError(RuntimeError):
@@ -145,7 +144,7 @@ def estimate_memory(cfg: DiffusionConfig, model_path: str) -> MemoryEstimate:
     vae_params, _, vae_config = _component_stats(model_path, "vae")
     vae_scale = 2 ** (len(vae_config["block_out_channels"]) - 1)
     encoder_params = sum(_component_stats(model_path, f)[0] for f in ENCODER_FOLDERS[cfg.model_type])
-    optimizer = OPTIMIZER_BYTES[cfg.optimizer]
+    optimizer = OPTIMIZERS[cfg.optimizer].state_bytes
 
     if lora:
         base = int(params * QUANT_BYTES.get(cfg.quantize_base, frozen_bytes))

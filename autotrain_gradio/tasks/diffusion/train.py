@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from autotrain_gradio.config import config_digest
-from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub
+from autotrain_gradio.tasks import optim
+from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub, resolve_precision
 from autotrain_gradio.tasks.diffusion import checkpoint, models
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.tasks.diffusion.data import (
@@ -31,28 +32,11 @@ from autotrain_gradio.tasks.diffusion.data import (
 from autotrain_gradio.tasks.diffusion.sampling import expand_prompt
 from autotrain_gradio.tiny import resolve_model
 
-OPTIONAL_OPTIMIZERS = {"adamw8bit": ("bitsandbytes", "bitsandbytes"), "prodigy": ("prodigyopt", "prodigyopt")}
-
 
 def make_optimizer(cfg: DiffusionConfig, groups: list[dict]) -> torch.optim.Optimizer:
-    """AdamW, AdamW8bit (bitsandbytes), Adafactor (transformers) or Prodigy (prodigyopt); a missing optional
-    package fails here, before any step, with the pip line."""
-    if cfg.optimizer in OPTIONAL_OPTIMIZERS:
-        module, pip = OPTIONAL_OPTIMIZERS[cfg.optimizer]
-        try:
-            lib = __import__(module)
-        except ImportError:
-            raise ImportError(f"optimizer={cfg.optimizer!r} needs {pip}: pip install {pip}") from None
-        if cfg.optimizer == "adamw8bit":
-            return lib.optim.AdamW8bit(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        return lib.Prodigy(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adafactor":
-        from transformers.optimization import Adafactor
-
-        # a fixed learning rate: the schedule below drives it, as with the other optimizers
-        return Adafactor(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, scale_parameter=False,
-                         relative_step=False, warmup_init=False)
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    """cfg.optimizer from the one table (tasks.optim); a missing optional package fails here, before any step,
+    with the pip line."""
+    return optim.make_optimizer(cfg.optimizer, groups, cfg.learning_rate, cfg.weight_decay)
 
 
 def read_prompts(cfg: DiffusionConfig, prompts_file: Path) -> list[str]:
@@ -71,7 +55,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
 
     # --- processes, device, precision -------------------------------------------------------------------
     cuda = torch.cuda.is_available()
-    precision = cfg.mixed_precision if cuda else "no"  # autocast on CPU is slower and not what a GPU run does
+    precision = resolve_precision(cfg.mixed_precision)
     # Only a trained SDXL first text encoder has weights off the loss path (its last layer: SDXL reads the
     # penultimate one), which DDP must be told about.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.task == "diffusion-full" and cfg.train_text_encoder)
@@ -82,7 +66,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     is_main, events = accelerator.is_main_process, ctx.events
     if precision != cfg.mixed_precision:
-        ctx.log(f"mixed_precision={cfg.mixed_precision!r} -> 'no' on CPU")
+        ctx.log(f"mixed_precision={cfg.mixed_precision!r} -> {precision!r} on this device")
     lora = cfg.task == "diffusion-lora"
     train_te = not lora and cfg.train_text_encoder
     if train_te and cfg.model_type == "flux":
@@ -211,12 +195,12 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     elif ctx.resume:
         ctx.log("resume asked but no checkpoint found: starting from step 0", level="warning")
     ctx.extra["step"] = step
-    events.emit("start", total_steps=total, step=step, config_digest=config_digest(cfg))
+    events.start(total_steps=total, step=step, config_digest=config_digest(cfg))
 
     def save_checkpoint() -> Path:
         path = checkpoint.save(accelerator, ctx.paths.checkpoints_dir, step, trained, lora, optimizer, lr_scheduler,
                                generator, cfg.keep_checkpoints, {"total_steps": total, "digest": config_digest(cfg)})
-        events.emit("checkpoint", step=step, path=str(path))
+        events.checkpoint(step=step, path=path)
         return path
 
     def render(prompts: list[str]) -> None:
@@ -228,7 +212,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             with torch.no_grad():
                 paths = render_samples(cfg, model_path, model, prompts, step, ctx.paths.samples_dir, device)
             model.train()
-            events.emit("sample", step=step, paths=[str(p) for p in paths], prompts=prompts)
+            events.sample(step=step, paths=paths, prompts=prompts)
         accelerator.wait_for_everyone()
 
     def micro_batches(start: int):
@@ -295,8 +279,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
                                      "instead of fp16")
         if step % cfg.log_every == 0 or step == total:
             it_s, eta_s = clock.tick(step)
-            events.emit("step", step=step, total=total, epoch=round(step * ga / micro_per_epoch, 3),
-                        loss=round(loss_value, 6), lr=lr, it_s=it_s, eta_s=eta_s)
+            events.step(step=step, total=total, epoch=step * ga / micro_per_epoch, loss=loss_value, lr=lr,
+                        it_s=it_s, eta_s=eta_s)
 
         stop = ctx.stop_requested
         if world > 1:  # every rank must agree to stop, or the others would wait forever in the next all-reduce

@@ -1,13 +1,11 @@
 """Image-classification data: one sub-folder per class (optionally under train/ and valid/), a seeded stratified
-split when there is no valid/ folder, and a torch Dataset that decodes with PIL and transforms with the model's
-own image processor (no torchvision)."""
+split when there is no valid/ folder. The trainer feeds the samples through `hf_data.ImageDataset`."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from autotrain_gradio.workspace import IMAGE_EXTENSIONS
 
@@ -90,25 +88,3 @@ def load_folder(data_dir: str | Path, valid_split: float = 0.2, seed: int = 42) 
         return [(path, ids[name]) for name in labels for path in by_class.get(name, [])]
 
     return ClassificationData(labels=labels, train=flat(train_by_class), valid=flat(valid_by_class))
-
-
-class ImageFolderDataset:
-    """A map-style dataset of {"pixel_values", "labels"}; images are decoded lazily so big folders fit in memory."""
-
-    def __init__(self, samples: list[Sample], processor: Any):
-        self.samples, self.processor = samples, processor
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        from PIL import Image
-
-        path, label = self.samples[index]
-        try:
-            with Image.open(path) as img:
-                image = img.convert("RGB")
-        except OSError as err:
-            raise ValueError(f"cannot decode image {path}: {err}") from err
-        pixels = self.processor(image, return_tensors="pt")["pixel_values"][0]
-        return {"pixel_values": pixels, "labels": label}
