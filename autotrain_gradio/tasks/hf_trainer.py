@@ -18,17 +18,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from autotrain_gradio.config import config_digest
+from autotrain_gradio.config import TrainerConfig, config_digest
 from autotrain_gradio.tasks.common import RunContext, StepClock, hub_base_model, push_to_hub, resolve_precision
 from autotrain_gradio.tasks.optim import OPTIMIZERS, make_optimizer
-
-if TYPE_CHECKING:
-    from autotrain_gradio.config import TrainerConfig
 
 _TIMING = ("runtime", "samples_per_second", "steps_per_second", "epoch")
 
