@@ -92,7 +92,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     from autotrain_gradio.ui.app import launch
 
-    launch(workspace=args.workspace, share=args.share, port=args.port)
+    try:
+        launch(workspace=args.workspace, share=args.share, port=args.port, server_name=args.host,
+               space=True if args.space else None, auth=args.auth, allowed_paths=args.allowed_paths,
+               api_token=args.api_token, allowed_users=args.allowed_users)
+    except ValueError as err:  # a malformed --auth entry
+        print(f"❌ {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -121,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="start the Gradio app")
     app.add_argument("--share", action="store_true", help="create a public share link (Colab)")
     app.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    app.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    app.add_argument("--space", action="store_true",
+                     help="shared Space mode: HF sign-in, per-user jobs, uploads only (on when SPACE_ID is set)")
+    app.add_argument("--auth", action="append", default=None, metavar="USER:PASSWORD",
+                     help="require a login; repeat for more users, each sees only their own jobs (or AUTOTRAIN_AUTH)")
+    app.add_argument("--allowed-paths", nargs="+", default=None, metavar="FOLDER",
+                     help="server folders a dataset may come from (default: the workspace and your home folder)")
+    app.add_argument("--api-token", default=None,
+                     help="bearer token for the REST routes /api/* (or AUTOTRAIN_API_TOKEN); without it they are off")
+    app.add_argument("--allowed-users", default=None, metavar="NAMES",
+                     help="Space mode: comma-separated HF users/orgs who may train (default: the Space owner)")
     app.set_defaults(func=cmd_app)
 
     from autotrain_gradio.cli_train import add_train_commands

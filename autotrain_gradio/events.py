@@ -161,6 +161,8 @@ class RunState:
             if kind == "start":
                 self.status, self.total = "running", int(ev.get("total_steps", 0))
                 self.step = int(ev.get("step", self.step))
+                # A resumed attempt restarts at its checkpoint's step: what the last attempt did after it is redone.
+                self.losses = [(s, v) for s, v in self.losses if s <= self.step]
                 self.started = self.started or ev.get("t")
             elif kind == "step":
                 self.status = "running"

@@ -112,10 +112,20 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def extract_zip(archive: Path, dest: Path) -> Path:
+# What a zip may unpack to, checked before the first byte is written (a 1 MB zip of 1 GB of zeros is refused).
+ZIP_MAX_BYTES = 50 * 1024**3
+ZIP_MAX_FILES = 200_000
+ZIP_MAX_RATIO = 200  # uncompressed / compressed, per member and overall: images and tables are far below this
+
+
+def extract_zip(archive: Path, dest: Path, *, allowed_suffixes: tuple[str, ...] | None = None,
+                max_bytes: int = ZIP_MAX_BYTES, max_files: int = ZIP_MAX_FILES,
+                max_ratio: float = ZIP_MAX_RATIO) -> Path:
     """Unzip without trusting member names (absolute paths and '..' are refused, macOS litter is skipped) after
-    checking the unpacked size against free space. Returns the dataset folder: the zip's single top-level folder
-    when it has one (so class sub-folders keep working), else dest. Raises ValueError with what is wrong."""
+    checking, before anything is written: the unpacked size against `max_bytes` and free space, the file count, the
+    compression ratio, and (with `allowed_suffixes`) that every member is a kind of file the caller keeps. A failed
+    extraction removes what it wrote. Returns the dataset folder: the zip's single top-level folder when it has one
+    (so class sub-folders keep working), else dest. Raises ValueError with what is wrong."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
@@ -130,14 +140,48 @@ def extract_zip(archive: Path, dest: Path) -> Path:
             if Path(member.filename).is_absolute() or ".." in parts:
                 raise ValueError(f"{archive.name}: refusing the unsafe member path {member.filename!r}")
             members.append((member, parts))
+        _check_members(archive, [m for m, _ in members], allowed_suffixes, max_bytes, max_files, max_ratio)
         need, free = sum(m.file_size for m, _ in members), free_bytes(dest)
         if need > free:
             raise ValueError(f"unpacking {archive.name} needs {need / 1024**3:.1f} GB, {free / 1024**3:.1f} GB "
                              f"free in {dest}; free some space or unpack it elsewhere and pass the folder")
-        for member, parts in members:
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+        written: list[Path] = []
+        try:
+            for member, parts in members:
+                target = dest.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(target)
+                with zf.open(member) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)  # zipfile stops at the declared size and checks the CRC
+        except (zipfile.BadZipFile, OSError) as err:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise ValueError(f"{archive.name}: could not unpack ({err}); nothing was kept") from None
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+def _check_members(archive: Path, members: list[zipfile.ZipInfo], allowed_suffixes: tuple[str, ...] | None,
+                   max_bytes: int, max_files: int, max_ratio: float) -> None:
+    if len(members) > max_files:
+        raise ValueError(f"{archive.name} holds {len(members)} files; the limit is {max_files}")
+    total = sum(m.file_size for m in members)
+    if total > max_bytes:
+        raise ValueError(f"{archive.name} unpacks to {total / 1024**3:.2f} GB; the limit is "
+                         f"{max_bytes / 1024**3:.2f} GB")
+    packed = sum(m.compress_size for m in members)
+    bombs = [m.filename for m in members if m.file_size > 1024**2 and m.file_size > max_ratio * max(1, m.compress_size)]
+    if bombs or (total > 1024**2 and total > max_ratio * max(1, packed)):
+        raise ValueError(f"{archive.name} unpacks to {total / 1024**2:.0f} MB from {packed / 1024**2:.1f} MB, more "
+                         f"than {max_ratio:.0f}x compression ({', '.join(bombs[:3]) or 'overall'}); refusing a "
+                         "likely zip bomb")
+    if allowed_suffixes is not None:
+        odd = [m.filename for m in members if Path(m.filename).suffix.lower() not in allowed_suffixes]
+        if odd:
+            more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+            raise ValueError(f"{archive.name} holds files that are not images, captions or tables: "
+                             f"{', '.join(odd[:5])}{more}; remove them and upload again")

@@ -1,54 +1,67 @@
-"""The Gradio app: composes the Train, Jobs and Profiles tabs over one workspace.
+"""The Gradio app: composes the Train, Jobs and Profiles tabs and the named API endpoints over one workspace.
 
 It never trains in-process and imports no torch: Start queues a job through jobs/, whose worker launches the
 trainer as its own process, and the Jobs tab reads the store and events.jsonl. So the app can be restarted at
-any time; the queue and the running trainers carry on.
+any time; the queue and the running trainers carry on. Who may see and do what is auth.Access (ui/actions.py
+applies it); serving is ui/server.py.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: the app never phones home
 
 import gradio as gr  # noqa: E402
 
-from autotrain_gradio.ui import jobs_tab, profiles_tab, train_tab  # noqa: E402
+from autotrain_gradio.auth import Access  # noqa: E402
+from autotrain_gradio.ui import api, jobs_tab, profiles_tab, train_tab  # noqa: E402
+from autotrain_gradio.ui.actions import AppContext  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
 TITLE = "AutoTrain (Gradio)"
+MODE_NOTES = {
+    "local": "Workspace: `{root}`",
+    "login": "Signed-in mode: you see and control your own uploads and jobs only.",
+    "space": "Sign in with your Hugging Face account; you see and control your own uploads and jobs only.",
+}
 
 
-def build_app(workspace: str | Path | None = None) -> gr.Blocks:
-    """The Blocks app for a workspace (default: AUTOTRAIN_WORKSPACE, else the current folder)."""
-    root = workspace_root(workspace)
+def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None) -> gr.Blocks:
+    """The Blocks app for a workspace (default: AUTOTRAIN_WORKSPACE, else the current folder) and its sharing
+    rules (default: an open local app)."""
+    root = workspace_root(workspace if ctx is None else ctx.root)
     root.mkdir(parents=True, exist_ok=True)
-    # Samples and model files are served from the workspace as they are, not copied into Gradio's cache.
-    gr.set_static_paths([root / "output"])
+    ctx = ctx or AppContext(root, Access.from_settings(root, space=False))
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
-        gr.Markdown(f"## {TITLE}\nTrain a Flux / SDXL / SD1.5 LoRA or an image classifier from a folder of "
-                    f"images. Workspace: `{root}`")
+        api.register(ctx)  # first, so the named endpoints get their names before any button handler
+        with gr.Row():
+            gr.Markdown(f"## {TITLE}\nTrain a Flux / SDXL / SD1.5 LoRA or an image classifier from a folder of "
+                        f"images. {MODE_NOTES[ctx.access.mode].format(root=root)}")
+            if ctx.access.mode == "space":
+                gr.LoginButton(scale=0, min_width=220, elem_id="login")
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
-                train = train_tab.build(root, app)
+                train = train_tab.build(ctx, app)
             with gr.Tab("Jobs", id="jobs") as jobs_page:
-                jobs = jobs_tab.build(root, app)
+                jobs = jobs_tab.build(ctx, app)
             with gr.Tab("Profiles", id="profiles"):
                 profiles_tab.build(root, app)
-        # A new job shows up in the Jobs tab at once, and its polling starts, without a manual refresh.
-        train.start_event.then(jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs)
-        jobs_page.select(jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs)
+        # The job just started is the one the Jobs tab follows, at once, with its polling on.
+        train.start_event.then(lambda job_id, current: job_id or current, [train.started_job, jobs.selected],
+                               jobs.selected, api_visibility="private").then(
+            jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
+        jobs_page.select(jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
     return app
 
 
 def launch(workspace: str | Path | None = None, share: bool = False, port: int | None = None,
-           server_name: str | None = None, prevent_thread_lock: bool = False) -> gr.Blocks:
-    """Build the app and serve it (blocking unless prevent_thread_lock). Returns the Blocks."""
-    root = workspace_root(workspace)
-    app = build_app(root)
-    app.queue(default_concurrency_limit=4)
-    app.launch(share=share, server_port=port, server_name=server_name, show_error=True,
-               allowed_paths=[str(root / "output"), str(root / "uploads")], prevent_thread_lock=prevent_thread_lock,
-               footer_links=["gradio", "settings"])
-    return app
+           server_name: str | None = None, prevent_thread_lock: bool = False, **settings: Any):
+    """Build the app and serve it (blocking unless prevent_thread_lock); `settings` are the sharing options of
+    Access.from_settings (space, auth, allowed_paths, api_token, allowed_users). Returns the running app."""
+    from autotrain_gradio.ui.server import serve
+
+    return serve(workspace, share=share, port=port, server_name=server_name, block=not prevent_thread_lock,
+                 **settings)

@@ -9,7 +9,6 @@ gr.State.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,20 @@ from autotrain_gradio import jobs
 from autotrain_gradio.events import EventTailer, RunState
 from autotrain_gradio.jobs.scheduler import job_tailer
 from autotrain_gradio.monitor import ICONS, format_eta, progress_line
+from autotrain_gradio.ui.actions import (
+    LOG_LINES,
+    ActionError,
+    AppContext,
+    cancel_job,
+    download,
+    model_files,
+    own_log_lines,
+    resume_job,
+    stage,
+)
 
 COLUMNS = ["id", "name", "profile", "status", "progress", "started", "duration"]
 POLL_S = 1.5
-LOG_LINES = 30
 
 
 def job_row(job: jobs.Job) -> list[Any]:
@@ -44,17 +53,6 @@ def jobs_frame(all_jobs: list[jobs.Job]) -> pd.DataFrame:
     return pd.DataFrame([job_row(j) for j in reversed(all_jobs)], columns=COLUMNS)
 
 
-def tail(path: Path, lines: int = LOG_LINES) -> str:
-    """The last lines of a text file ('' when it does not exist yet)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 16_384))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 @dataclass
 class Watch:
     """Per-user reading position in the selected job's events, so each tick reads only what is new."""
@@ -65,10 +63,10 @@ class Watch:
     gallery: tuple = ()
 
     def read(self, job: jobs.Job) -> RunState:
-        # A resumed job is launched anew (new start time, new events offset): start reading from there.
-        key = (job.id, job.started, job.events_offset)
-        if key != self.key or self.tailer is None:
-            self.key, self.tailer, self.state, self.gallery = key, job_tailer(job), RunState(), ()
+        # One reader per job: a resumed attempt appends to the same events file, so the loss curve, the samples
+        # and the start time keep what earlier attempts wrote.
+        if self.key != (job.id,) or self.tailer is None:
+            self.key, self.tailer, self.state, self.gallery = (job.id,), job_tailer(job), RunState(), ()
         return self.state.update(self.tailer.poll())
 
 
@@ -88,40 +86,21 @@ def loss_frame(state: RunState) -> pd.DataFrame:
     return pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "loss": pd.Series(losses, dtype="float64")})
 
 
-def model_files(job: jobs.Job) -> list[str]:
-    """Every file of the job's exported model (output/<name>/model/)."""
-    folder = Path(job.output_dir) / "model"
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-
-
-def job_action(root: Path, action: str, job_id: int | None) -> str:
-    """Cancel or resume a job; returns the message to show (a refused action's reason, verbatim)."""
-    if job_id is None:
-        return "Select a job first."
-    try:
-        if action == "cancel":
-            job = jobs.cancel(root, job_id, wait=False)  # the trainer checkpoints and ends on its own
-            return f"Job {job_id}: cancel requested ({job.status})."
-        jobs.resume(root, job_id)
-        return f"Job {job_id}: queued again; it resumes from its last checkpoint."
-    except jobs.JobError as err:
-        return f"❌ {err}"
-
-
 @dataclass
 class JobsTab:
     """What the app wires to: `refresh` with its inputs and outputs (used after Start and on tab select)."""
 
     table: gr.Dataframe
+    selected: gr.State
     timer: gr.Timer
     refresh_inputs: list
     refresh_outputs: list
     refresh: Any
 
 
-def build(root: Path, app: gr.Blocks) -> JobsTab:
+def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
     """Render the Jobs tab's contents in the current Blocks context."""
-    selected = gr.State(None)  # the job id this visitor watches; None: the newest
+    selected = gr.State(None)  # the job id this visitor watches; None: their newest
     watch = gr.State(None)
     timer = gr.Timer(POLL_S, active=False)
 
@@ -136,76 +115,105 @@ def build(root: Path, app: gr.Blocks) -> JobsTab:
         loss = gr.LinePlot(loss_frame(RunState()), x="step", y="loss", title="Training loss", height=260,
                            elem_id="job-loss")
         gallery = gr.Gallery(label="Latest samples", columns=3, height=260, elem_id="job-samples")
-    logs = gr.Textbox(label="Last log lines", lines=8, max_lines=12, interactive=False, elem_id="job-logs")
+    logs = gr.Textbox(label="Log (the trainer's own messages; the raw output is in the download)", lines=8,
+                      max_lines=12, interactive=False, elem_id="job-logs")
     with gr.Row():
         cancel_btn = gr.Button("Cancel", variant="stop", interactive=False, elem_id="job-cancel")
         resume_btn = gr.Button("Resume", interactive=False, elem_id="job-resume")
         download_btn = gr.Button("Download model files", interactive=False, elem_id="job-download")
-    files = gr.File(label="Model files", file_count="multiple", interactive=False, elem_id="job-files")
+        raw_btn = gr.Button("Download raw log", interactive=False, elem_id="job-raw-log")
+    files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="job-files")
 
-    def refresh(job_id: int | None, current: Watch | None) -> list[Any]:
-        store = jobs.JobStore(root)
+    def refresh(job_id: int | None, current: Watch | None, request: gr.Request) -> list[Any]:
+        user = ctx.access.user_of(request)
+        w = current or Watch()
         try:
-            all_jobs = store.list()
+            mine = ctx.visible_jobs(user)
+        except ActionError as err:
+            return [jobs_frame([]), None, w, str(err), "", gr.skip(), gr.skip(), "",
+                    *[gr.Button(interactive=False)] * 4, gr.Timer(active=False)]
+        store = jobs.JobStore(ctx.root)
+        try:
             queue = store.queued()
         finally:
             store.close()
-        active = any(j.status in ("queued", "running") for j in all_jobs)
-        if active and jobs.worker_pid(root) is None:
-            jobs.ensure_worker(root)  # e.g. the app restarted with a queue: someone has to drain it
-        by_id = {j.id: j for j in all_jobs}
-        job = by_id.get(job_id) if job_id is not None else (all_jobs[-1] if all_jobs else None)
-        w = current or Watch()
-        out: list[Any] = [jobs_frame(all_jobs), job.id if job else None, w]
+        active = any(j.status in ("queued", "running") for j in mine)
+        if active and jobs.worker_pid(ctx.root) is None:
+            jobs.ensure_worker(ctx.root)  # e.g. the app restarted with a queue: someone has to drain it
+        by_id = {j.id: j for j in mine}
+        job = by_id.get(job_id) if job_id is not None else (mine[-1] if mine else None)
+        out: list[Any] = [jobs_frame(mine), job.id if job else None, w]
         if job is None:
             return [*out, "No jobs yet: start one in the Train tab.", "", gr.skip(), gr.skip(), "",
-                    gr.Button(interactive=False), gr.Button(interactive=False), gr.Button(interactive=False),
-                    gr.Timer(active=active)]
+                    *[gr.Button(interactive=False)] * 4, gr.Timer(active=active)]
         header = f"### Job {job.id}: {job.name} ({job.profile}), {ICONS.get(job.status, '')} {job.status}"
         if job.error:
             header += f"\n\n❌ {job.error}"
-        if job.status == "queued" or job.pid is None:  # not launched: its folder may hold an earlier run's events
+        if job.status == "queued":  # waiting; a resumed job keeps showing what its earlier attempts did
             position = next((i + 1 for i, q in enumerate(queue) if q.id == job.id), 0)
             line = f"{ICONS['queued']} queued ({position} of {len(queue)})" if position else job.status
-            state = RunState()
+            state = w.read(job) if job.resume else RunState()
         else:
             state = w.read(job)
             line = progress_line(state, queue=len(queue))
         pictures = samples_of(state)
         gallery_key = tuple(p for p, _ in pictures)
-        gallery_value = gr.skip() if gallery_key == w.gallery else pictures  # no flicker while unchanged
+        if gallery_key == w.gallery:
+            gallery_value = gr.skip()  # no flicker (and no new copies) while unchanged
+        else:
+            staged = stage([Path(p) for p, _ in pictures])
+            gallery_value = [(path, caption) for path, (_, caption) in zip(staged, pictures, strict=True)]
         w.gallery = gallery_key
-        log_text = tail(job.log_path) or "\n".join(state.logs[-LOG_LINES:])
+        log_text = "\n".join(own_log_lines(state, LOG_LINES))
         return [*out, header, line, loss_frame(state), gallery_value, log_text,
                 gr.Button(interactive=job.status in ("queued", "running")),
                 gr.Button(interactive=job.status in ("cancelled", "failed")),
-                gr.Button(interactive=bool(model_files(job))), gr.Timer(active=active)]
+                gr.Button(interactive=bool(model_files(job))), gr.Button(interactive=job.log_path.is_file()),
+                gr.Timer(active=active)]
 
-    def select(evt: gr.SelectData, current: Watch | None) -> list[Any]:
+    def select(evt: gr.SelectData, current: Watch | None, request: gr.Request) -> list[Any]:
         row = evt.row_value or []
-        return refresh(int(row[0]) if row else None, current)
+        return refresh(int(row[0]) if row else None, current, request)
 
-    def download(job_id: int | None) -> list[str] | None:
-        store = jobs.JobStore(root)
+    def act(action: str, job_id: int | None, request: gr.Request) -> str:
+        fn = {"cancel": cancel_job, "resume": resume_job}[action]
         try:
-            job = store.get(job_id) if job_id is not None else None
-        finally:
-            store.close()
-        found = model_files(job) if job else []
-        if not found:
-            gr.Warning("This job has no model files yet.")
+            return fn(ctx, ctx.access.user_of(request), job_id)["message"]
+        except ActionError as err:
+            return f"❌ {err}"
+
+    def cancel(job_id: int | None, request: gr.Request) -> str:
+        return act("cancel", job_id, request)
+
+    def resume(job_id: int | None, request: gr.Request) -> str:
+        return act("resume", job_id, request)
+
+    def get_files(job_id: int | None, request: gr.Request) -> list[str] | None:
+        try:
+            return download(ctx, ctx.access.user_of(request), job_id)
+        except ActionError as err:
+            gr.Warning(str(err))
             return None
-        return found
+
+    def get_raw_log(job_id: int | None, request: gr.Request) -> list[str] | None:
+        try:
+            job = ctx.job(ctx.access.user_of(request), job_id)
+        except ActionError as err:
+            gr.Warning(str(err))
+            return None
+        return stage([job.log_path]) if job.log_path.is_file() else None
 
     inputs = [selected, watch]
     outputs = [table, selected, watch, title, progress, loss, gallery, logs, cancel_btn, resume_btn, download_btn,
-               timer]
-    timer.tick(refresh, inputs, outputs, show_progress="hidden", concurrency_id="jobs-poll",
-               concurrency_limit=4)
-    refresh_btn.click(refresh, inputs, outputs)
-    table.select(select, [watch], outputs)
-    app.load(refresh, inputs, outputs)
-    cancel_btn.click(lambda j: job_action(root, "cancel", j), selected, message).then(refresh, inputs, outputs)
-    resume_btn.click(lambda j: job_action(root, "resume", j), selected, message).then(refresh, inputs, outputs)
-    download_btn.click(download, selected, files)
-    return JobsTab(table, timer, inputs, outputs, refresh)
+               raw_btn, timer]
+    private = {"api_visibility": "private"}
+    timer.tick(refresh, inputs, outputs, show_progress="hidden", concurrency_id="jobs-poll", concurrency_limit=4,
+               **private)
+    refresh_btn.click(refresh, inputs, outputs, **private)
+    table.select(select, [watch], outputs, **private)
+    app.load(refresh, inputs, outputs, **private)
+    cancel_btn.click(cancel, selected, message, **private).then(refresh, inputs, outputs, **private)
+    resume_btn.click(resume, selected, message, **private).then(refresh, inputs, outputs, **private)
+    download_btn.click(get_files, selected, files, **private)
+    raw_btn.click(get_raw_log, selected, files, **private)
+    return JobsTab(table, selected, timer, inputs, outputs, refresh)

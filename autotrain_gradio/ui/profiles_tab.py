@@ -50,6 +50,6 @@ def build(root: Path, app: gr.Blocks) -> None:
         names = list(frame["name"])
         return frame, gr.Dropdown(choices=names, value=current if current in names else (names or [None])[0])
 
-    choice.change(lambda n: profile_detail(root, n), choice, [detail, toml])
-    refresh.click(on_refresh, choice, [table, choice])
-    app.load(on_refresh, choice, [table, choice])
+    choice.change(lambda n: profile_detail(root, n), choice, [detail, toml], api_visibility="private")
+    refresh.click(on_refresh, choice, [table, choice], api_visibility="private")
+    app.load(on_refresh, choice, [table, choice], api_visibility="private")

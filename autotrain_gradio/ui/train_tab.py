@@ -9,56 +9,47 @@ worker (jobs/) runs it in its own process.
 from __future__ import annotations
 
 import html
-import shutil
+import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from autotrain_gradio.config import to_toml
-from autotrain_gradio.pipeline import PipelineResult, run_pipeline
+from autotrain_gradio.pipeline import PipelineResult
 from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles
 from autotrain_gradio.tasks import MODELS, TASKS
+from autotrain_gradio.ui.actions import ActionError, AppContext, run_request
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
-from autotrain_gradio.workspace import check_name, extract_zip, suggest_name
+from autotrain_gradio.ui.uploads import ACCEPTED, save_upload
 
 DEFAULT_PROFILE = "TinyFluxLORA"  # runs anywhere (CPU, no download), so the first click works
 
+# The pipeline speaks CLI; the app names its own fields instead.
+APP_WORDS = [
+    (re.compile(r"pass --skip-copy to reuse it or --force to replace it"),
+     "tick “Replace an earlier run of this name” to replace it, or choose another Dataset name"),
+    (re.compile(r"pass --force to replace it"), "tick “Replace an earlier run of this name” to replace it"),
+    (re.compile(r"\(autotrain train cancel --job (\d+)\)"), r"(Cancel job \1 in the Jobs tab)"),
+    (re.compile(r"another --dataset-name"), "another Dataset name"),
+    (re.compile(r"--force"), "“Replace an earlier run”"),
+    (re.compile(r"--min-images"), "Min images"),
+    (re.compile(r"--set\b"), "the Settings form"),
+]
 
-def uploads_dir(root: Path) -> Path:
-    return root / "uploads"
 
-
-def save_upload(files: list[str], root: Path, name: str = "") -> Path:
-    """Copy uploaded images and captions (and the contents of zips) into a new <root>/uploads/<name>/ and return
-    the dataset folder. A zip holding one top-level folder yields that folder, so class sub-folders keep working."""
-    if not files:
-        raise gr.Error("nothing uploaded; add images (with .txt captions) or a .zip of them")
-    first = Path(files[0])
-    base = name if name and check_name(name) is None else suggest_name(first.stem if len(files) == 1 else "upload")
-    dest, n = uploads_dir(root) / base, 1
-    while dest.exists():  # never mix two uploads: each gets its own folder
-        n += 1
-        dest = uploads_dir(root) / f"{base}-{n}"
-    dest.mkdir(parents=True)
-    for file in map(Path, files):
-        if file.suffix.lower() == ".zip":
-            try:
-                extract_zip(file, dest)
-            except ValueError as err:
-                raise gr.Error(str(err)) from None
-        else:
-            shutil.copy2(file, dest / file.name)
-    entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return dest
+def app_words(text: str) -> str:
+    """A pipeline message with its CLI flags replaced by the names of the app's fields."""
+    for pattern, words in APP_WORDS:
+        text = pattern.sub(words, text)
+    return text
 
 
 def report_html(result: PipelineResult, started: bool = False) -> str:
     """The pipeline's result as HTML: errors and warnings verbatim (escaped, never reworded), then the plan."""
-    esc = html.escape
+    def esc(text: str) -> str:
+        return html.escape(app_words(text))
+
     parts = []
     if result.errors:
         parts.append("<h3>❌ Not valid: nothing was written</h3>")
@@ -82,7 +73,8 @@ def report_html(result: PipelineResult, started: bool = False) -> str:
 
 
 def _error_html(message: str) -> str:
-    return f"<h3>❌ Not valid: nothing was written</h3><ul class='errors'><li>{html.escape(message)}</li></ul>"
+    text = html.escape(app_words(message))
+    return f"<h3>❌ Not valid: nothing was written</h3><ul class='errors'><li>{text}</li></ul>"
 
 
 @dataclass
@@ -94,22 +86,26 @@ class TrainTab:
     dataset_name: gr.Textbox
     report: gr.HTML
     forms: dict[str, dict[str, gr.components.Component]]
+    started_job: gr.State  # the id of the job this visitor just started (the Jobs tab follows it)
     start_event: Any  # the Start click's dependency, so the app can chain a jobs refresh after it
 
 
-def build(root: Path, app: gr.Blocks) -> TrainTab:
+def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     """Render the Train tab's contents in the current Blocks context."""
+    root = ctx.root
     profiles = list_profiles(root)
     chosen = DEFAULT_PROFILE if DEFAULT_PROFILE in profiles else next(iter(sorted(profiles)), None)
     chosen_task = profiles[chosen].task if chosen else next(iter(TASKS))
+    uploads_only = ctx.access.mode == "space"  # a Space reads no server folders
 
     with gr.Row():
         with gr.Column(scale=3):
             dataset_path = gr.Textbox(label="Dataset folder (on this machine)", elem_id="dataset-path",
+                                      visible=not uploads_only, interactive=not uploads_only,
                                       placeholder="/path/to/images  (images + optional .txt captions; class "
                                                   "sub-folders for a classifier)")
-            upload = gr.File(label="…or upload images, captions or a .zip", file_count="multiple",
-                             file_types=["image", ".txt", ".zip"], elem_id="dataset-upload", height=120)
+            upload = gr.File(label="Upload images, captions, a table (CSV/JSONL/Parquet) or a .zip of them",
+                             file_count="multiple", file_types=ACCEPTED, elem_id="dataset-upload", height=120)
         with gr.Column(scale=2):
             with gr.Row():
                 profile = gr.Dropdown(choices=sorted(profiles), value=chosen, label="Profile", elem_id="profile",
@@ -120,7 +116,7 @@ def build(root: Path, app: gr.Blocks) -> TrainTab:
                 dataset_name = gr.Textbox(label="Dataset name", elem_id="dataset-name",
                                           placeholder="default: the folder name")
                 min_images = gr.Number(value=1, minimum=1, precision=0, label="Min images", elem_id="min-images")
-            force = gr.Checkbox(value=False, label="Replace an earlier run of this name (--force)", elem_id="force")
+            force = gr.Checkbox(value=False, label="Replace an earlier run of this name", elem_id="force")
 
     forms: dict[str, dict[str, gr.components.Component]] = {}
     groups: dict[str, gr.Group] = {}
@@ -134,6 +130,7 @@ def build(root: Path, app: gr.Blocks) -> TrainTab:
         validate_btn = gr.Button("Validate", variant="secondary", elem_id="validate")
         start_btn = gr.Button("Start training", variant="primary", elem_id="start")
     report = gr.HTML(elem_id="report")
+    started_job = gr.State(None)
 
     all_fields = [c for form in forms.values() for c in form.values()]
 
@@ -141,9 +138,9 @@ def build(root: Path, app: gr.Blocks) -> TrainTab:
         try:
             prof = get_profile(name or "", root)
         except ProfileError as err:
-            return {description: f"❌ {err}"}
+            return {description: f"❌ {err}", report: ""}
         values = form_values(prof.task, prof.build())
-        updates: dict = {description: prof.description}
+        updates: dict = {description: prof.description, report: ""}  # an earlier result no longer applies
         updates.update({groups[t]: gr.Group(visible=t == prof.task) for t in TASKS})
         updates.update({forms[prof.task][k]: v for k, v in values.items()})
         return updates
@@ -152,33 +149,47 @@ def build(root: Path, app: gr.Blocks) -> TrainTab:
         names = sorted(list_profiles(root))
         return gr.Dropdown(choices=names, value=current if current in names else (names[0] if names else None))
 
-    def on_upload(files: list[str] | None, name: str) -> tuple[str, str]:
-        folder = save_upload(files or [], root, name)
-        return str(folder), f"<p>📁 Uploaded into {html.escape(str(folder))}</p>"
+    def on_upload(files: list[str] | None, name: str, request: gr.Request) -> dict:
+        try:
+            folder = save_upload(ctx, ctx.access.user_of(request), files or [], name)
+        except ActionError as err:  # shown where the last result was, replacing it
+            return {report: _error_html(str(err)), dataset_path: ""}
+        shown = folder.relative_to(ctx.uploads(ctx.access.user_of(request)).parent)
+        return {dataset_path: str(folder), report: f"<p>📁 Uploaded into uploads/{html.escape(str(shown))}</p>"}
 
-    def run(data: dict, dry_run: bool) -> str:
+    def run(data: dict, dry_run: bool, request: gr.Request) -> dict:
+        user = ctx.access.user_of(request)
         try:
             prof = get_profile(data[profile] or "", root)
         except ProfileError as err:
-            return _error_html(str(err))
-        if not (data[dataset_path] or "").strip():
-            return _error_html("no dataset: enter a folder path or upload images first")
+            return {report: _error_html(str(err)), started_job: None}
         values = {k: data[c] for k, c in forms[prof.task].items()}
         overrides = overrides_from_form(prof.task, values, prof.build())
-        result = run_pipeline(data[dataset_path].strip(), prof.name, dataset_name=(data[dataset_name] or "").strip()
-                              or None, min_images=int(data[min_images] or 1), force=bool(data[force]),
-                              dry_run=dry_run, workspace=root, overrides=overrides, quiet=True)
-        return report_html(result, started=not dry_run)
+        result = run_request(ctx, user, data[dataset_path] or "", prof.name, dataset_name=data[dataset_name] or "",
+                             overrides=overrides, min_images=int(data[min_images] or 1), force=bool(data[force]),
+                             dry_run=dry_run)
+        return {report: report_html(result, started=not dry_run), started_job: result.job_id}
+
+    def validate(data: dict, request: gr.Request) -> dict:
+        return run(data, True, request)
+
+    def start(data: dict, request: gr.Request) -> dict:
+        return run(data, False, request)
 
     inputs = {profile, dataset_path, dataset_name, min_images, force, *all_fields}
     # The form resets only when a person picks a profile (or refreshes the list), never when the page load
     # re-sends the same choice: that would overwrite what they typed meanwhile.
-    form_outputs = [description, *groups.values(), *all_fields]
-    profile.input(on_profile, profile, form_outputs)
-    refresh.click(on_refresh, profile, profile).then(on_profile, profile, form_outputs)
-    app.load(on_refresh, profile, profile)
-    upload.upload(on_upload, [upload, dataset_name], [dataset_path, report], concurrency_id="dataset")
+    form_outputs = [description, report, *groups.values(), *all_fields]
+    profile.input(on_profile, profile, form_outputs, api_visibility="private")
+    refresh.click(on_refresh, profile, profile, api_visibility="private").then(
+        on_profile, profile, form_outputs, api_visibility="private")
+    app.load(on_refresh, profile, profile, api_visibility="private")
+    dataset_path.input(lambda: "", None, report, api_visibility="private")  # a new dataset: the old result goes
+    upload.upload(on_upload, [upload, dataset_name], [dataset_path, report], concurrency_id="dataset",
+                  api_name="upload_dataset")
     # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
-    validate_btn.click(lambda d: run(d, True), inputs, report, concurrency_id="dataset", concurrency_limit=1)
-    start_event = start_btn.click(lambda d: run(d, False), inputs, report, concurrency_id="dataset")
-    return TrainTab(profile, dataset_path, dataset_name, report, forms, start_event)
+    validate_btn.click(validate, inputs, [report, started_job],
+                       concurrency_id="dataset", concurrency_limit=1, api_visibility="private")
+    start_event = start_btn.click(start, inputs, [report, started_job],
+                                  concurrency_id="dataset", api_visibility="private")
+    return TrainTab(profile, dataset_path, dataset_name, report, forms, started_job, start_event)

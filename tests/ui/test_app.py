@@ -16,16 +16,19 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from autotrain_gradio.auth import Access, User
 from autotrain_gradio.demo import make_sample_dataset
 from autotrain_gradio.events import EventWriter
 from autotrain_gradio.jobs import JobStore, submit
 from autotrain_gradio.pipeline import run_pipeline
 from autotrain_gradio.profiles import get_profile
 from autotrain_gradio.tasks import MODELS
+from autotrain_gradio.ui.actions import ActionError, AppContext, cancel_job, resume_job
 from autotrain_gradio.ui.app import build_app
 from autotrain_gradio.ui.form import COMPUTED, form_fields, overrides_from_form
-from autotrain_gradio.ui.jobs_tab import Watch, job_action, jobs_frame, loss_frame, samples_of
-from autotrain_gradio.ui.train_tab import report_html, save_upload
+from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, samples_of
+from autotrain_gradio.ui.train_tab import report_html
+from autotrain_gradio.ui.uploads import save_upload
 
 # Gradio's own queue code trips pandas 3 deprecations on every dataframe update: noise, not ours.
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning"),
@@ -118,22 +121,24 @@ def test_bad_override_error_is_shown_verbatim_and_nothing_written(tmp_path):
 def test_save_upload_files_and_zip(tmp_path):
     src = make_sample_dataset(tmp_path / "src", count=2)
     files = sorted(str(p) for p in src.iterdir())
-    folder = save_upload(files, tmp_path, "cats")
-    assert folder == tmp_path / "uploads" / "cats"
+    ctx, me = AppContext(tmp_path, Access()), User("")
+    folder = save_upload(ctx, me, files, "cats")
+    assert folder == tmp_path / "uploads" / "local" / "cats"
     assert sorted(p.name for p in folder.iterdir()) == sorted(Path(f).name for f in files)
     archive = tmp_path / "set.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for f in files:
             zf.write(f, f"set/{Path(f).name}")
         zf.writestr("__MACOSX/set/._x.png", b"junk")
-    again = save_upload([str(archive)], tmp_path, "cats")  # same name: a new folder, the first is untouched
-    assert again == tmp_path / "uploads" / "cats-2" / "set" and len(list(again.iterdir())) == 4
+    again = save_upload(ctx, me, [str(archive)], "cats")  # same name: a new folder, the first is untouched
+    assert again == tmp_path / "uploads" / "local" / "cats-2" / "set" and len(list(again.iterdir())) == 4
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../escape.txt", b"x")
-    with pytest.raises(gr.Error, match="unsafe member path"):
-        save_upload([str(evil)], tmp_path, "evil")
-    assert not (tmp_path / "uploads" / "escape.txt").exists()
+    with pytest.raises(ActionError, match="unsafe member path"):
+        save_upload(ctx, me, [str(evil)], "evil")
+    assert not (tmp_path / "uploads" / "local" / "escape.txt").exists()
+    assert not (tmp_path / "uploads" / "local" / "evil").exists()  # a refused upload leaves nothing behind
 
 
 def test_jobs_table_and_watch_read_events(tmp_path):
@@ -167,10 +172,12 @@ def test_job_actions_cancel_and_refused_resume(tmp_path):
     prepared = run_pipeline(data, "TinyFluxLORA", mode="prepare", quiet=True, workspace=tmp_path)
     job = submit(tmp_path, name=prepared.name, profile="TinyFluxLORA", config_path=prepared.config_path,
                  start_worker=False)  # stays queued: nothing trains in this test
-    assert job_action(tmp_path, "resume", None) == "Select a job first."
-    assert job_action(tmp_path, "resume", job.id) == (
-        f"❌ job {job.id} is queued; only cancelled or failed jobs can be resumed")
-    assert job_action(tmp_path, "cancel", job.id) == f"Job {job.id}: cancel requested (cancelled)."
+    ctx, me = AppContext(tmp_path, Access()), User("")
+    with pytest.raises(ActionError, match="select a job first"):
+        resume_job(ctx, me, None)
+    with pytest.raises(ActionError, match=f"^job {job.id} is queued; only cancelled or failed jobs can be resumed$"):
+        resume_job(ctx, me, job.id)
+    assert cancel_job(ctx, me, job.id)["message"] == f"Job {job.id}: cancel requested (cancelled)."
     store = JobStore(tmp_path)
     assert store.get(job.id).error == "cancelled before it started"
     store.close()
@@ -212,15 +219,16 @@ def browser_page(tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     from autotrain_gradio.ui.app import launch
 
-    root = tmp_path_factory.mktemp("ui-ws")
+    root, data_root = tmp_path_factory.mktemp("ui-ws"), tmp_path_factory.mktemp("ui-data")
     port = _free_port()
-    app = launch(workspace=root, port=port, server_name="127.0.0.1", prevent_thread_lock=True)
+    app = launch(workspace=root, port=port, server_name="127.0.0.1", prevent_thread_lock=True,
+                 allowed_paths=[str(root), str(data_root)])
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("#validate", timeout=60_000)
-        yield page, root, tmp_path_factory.mktemp("ui-data")
+        yield page, root, data_root
         browser.close()
     app.close()
 
@@ -266,8 +274,9 @@ def test_browser_validate_shows_plan_and_exact_error(browser_page):
 
     # An upload lands in <workspace>/uploads/<name>/ and becomes the dataset folder.
     page.locator("#dataset-upload input[type=file]").set_input_files([str(p) for p in sorted(data.iterdir())[:4]])
-    expect(page.locator("#dataset-path textarea")).to_have_value(str(root / "uploads" / "upload"), timeout=30_000)
-    assert len(list((root / "uploads" / "upload").iterdir())) == 4
+    upload_dir = root / "uploads" / "local" / "upload"
+    expect(page.locator("#dataset-path textarea")).to_have_value(str(upload_dir), timeout=30_000)
+    assert len(list(upload_dir.iterdir())) == 4
 
     page.get_by_role("tab", name="Profiles").click()
     expect(page.locator("#profile-toml")).to_contain_text("task = ", timeout=15_000)
@@ -302,11 +311,14 @@ def test_browser_start_job_runs_to_completed(browser_page):
         re.compile(r"^\[=+\] 100\.0% \(4/4\) \| ETA: 00:00:00 \| Loss: [0-9.e+-]+ \| Queue: 0$"), timeout=10_000)
     expect(page.locator("#jobs-table")).to_contain_text("4/4 (100%)", timeout=10_000)
     page.locator("#job-download").click()
-    link = page.locator("#job-files a[href$='/model/pytorch_lora_weights.safetensors']")
+    link = page.locator("#job-files a[href$='/pytorch_lora_weights.safetensors']")
     expect(link).to_be_visible(timeout=30_000)
     weights = root / "output" / "shapes" / "model" / "pytorch_lora_weights.safetensors"
-    response = page.request.get(link.get_attribute("href"))  # served straight from the workspace
-    assert response.ok and response.body() == weights.read_bytes()
+    href = link.get_attribute("href")
+    response = page.request.get(href)  # a staged copy under a random folder, never the workspace path itself
+    assert response.ok and response.body() == weights.read_bytes() and str(root) not in href
+    direct = page.request.get(href.split("file=")[0] + f"file={weights}")
+    assert direct.status in (403, 404)
     page.screenshot(path="/tmp/autotrain_ui_jobs.png", full_page=True)
 
     events = (root / "output" / "shapes" / "log" / "events.jsonl").read_text().splitlines()

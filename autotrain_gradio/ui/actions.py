@@ -1,0 +1,309 @@
+"""What the app can do, one plain function per action, for one caller: validate, start, list, status, events, logs,
+cancel, resume, download. The buttons, the named Gradio API endpoints and the REST routes all call these, so the
+rules (who sees which job, what a visitor may read, the per-user limits) live here once.
+
+A job another user owns is answered exactly like a job that does not exist, so ids cannot be probed. Files are
+never served from the workspace: a download is a hard link (or copy) under a fresh random folder of Gradio's
+upload cache, the only place Gradio serves from here, and only its owner is handed that URL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autotrain_gradio import jobs
+from autotrain_gradio.auth import Access, User
+from autotrain_gradio.events import RunState
+from autotrain_gradio.jobs.launch import poll_events
+from autotrain_gradio.jobs.scheduler import job_tailer
+from autotrain_gradio.pipeline import PipelineResult, run_pipeline
+from autotrain_gradio.profiles import ProfileError, get_profile
+from autotrain_gradio.workspace import folder_bytes, suggest_name
+
+LOG_LINES = 30
+
+
+class ActionError(Exception):
+    """An action refused or impossible; the message is one sentence for the person who asked."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status  # the HTTP status the REST routes answer with
+
+
+@dataclass
+class AppContext:
+    """One running app: its workspace and its sharing rules."""
+
+    root: Path
+    access: Access
+
+    def uploads(self, user: User) -> Path:
+        """The caller's own upload folder (outside every folder the app serves)."""
+        return self.root / "uploads" / user.folder
+
+    def signed_in(self, user: User | None) -> User:
+        if user is None:
+            raise ActionError("sign in first: this app shows each user their own jobs only", 401)
+        return user
+
+    def visible_jobs(self, user: User | None) -> list[jobs.Job]:
+        """Every job (open local app) or the caller's own (shared app), in id order."""
+        user = self.signed_in(user)
+        store = jobs.JobStore(self.root)
+        try:
+            return store.list_owned(user.name) if self.access.shared else store.list()
+        finally:
+            store.close()
+
+    def job(self, user: User | None, job_id: int | float | str | None) -> jobs.Job:
+        """The caller's job with this id; another user's job is 'no job', never 'not yours'."""
+        user = self.signed_in(user)
+        if job_id is None or str(job_id).strip() == "":
+            raise ActionError("select a job first (give its job id)")
+        try:
+            number = int(float(job_id))
+        except ValueError:
+            raise ActionError(f"job id {job_id!r} is not a number") from None
+        store = jobs.JobStore(self.root)
+        try:
+            job = store.get(number)
+        finally:
+            store.close()
+        if job is None or (self.access.shared and job.owner != user.name):
+            raise ActionError(f"no job with id {number} among your jobs", 404)
+        return job
+
+
+# --- validate and start --------------------------------------------------------------------------------------
+
+
+def _quota_error(ctx: AppContext, user: User) -> str | None:
+    if not ctx.access.shared:
+        return None
+    mine = ctx.visible_jobs(user)
+    active = [j for j in mine if j.status in ("queued", "running")]
+    if len(active) >= ctx.access.max_jobs:
+        return (f"you already have {len(active)} jobs queued or running (the limit is {ctx.access.max_jobs}); "
+                "wait for one to finish or cancel one")
+    used = folder_bytes(ctx.uploads(user)) if ctx.uploads(user).is_dir() else 0
+    used += sum(folder_bytes(Path(j.output_dir)) for j in mine if Path(j.output_dir).is_dir())
+    if used >= ctx.access.max_disk_bytes:
+        return (f"your uploads and runs use {used / 1024**3:.1f} GB of the {ctx.access.max_disk_bytes / 1024**3:.1f}"
+                " GB allowed; delete a job or old uploads first")
+    return None
+
+
+def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, *, dataset_name: str = "",
+                overrides: dict[str, Any] | None = None, min_images: int = 1, force: bool = False,
+                dry_run: bool = True) -> PipelineResult:
+    """Validate (dry_run) or start one run for the caller, after the sharing rules: signed in, allowed to train,
+    a dataset they may read, within their limits. Every refusal is a PipelineResult with one error."""
+    dataset = (dataset or "").strip()
+    refused = PipelineResult(dataset, profile or "")
+
+    def refuse(message: str) -> PipelineResult:
+        refused.errors.append(message)
+        refused.exit_code = 2
+        return refused
+
+    if (why := ctx.access.may_train(user)) is not None or user is None:
+        return refuse(why or "sign in first")
+    if not dataset:
+        return refuse("no dataset: enter a folder path or upload images first")
+    if (why := ctx.access.dataset_path_error(dataset, ctx.uploads(user))) is not None:
+        return refuse(why)
+    overrides = dict(overrides or {})
+    if ctx.access.shared and overrides.get("push_to_hub"):
+        return refuse("push_to_hub is off in a shared app: download the model from the Jobs tab and push it with "
+                      "your own token")
+    if not dry_run and (why := _quota_error(ctx, user)) is not None:
+        return refuse(why)
+    name = (dataset_name or "").strip() or suggest_name(dataset)
+    if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other
+        name = f"{user.folder}--{name}"[:64]
+    result = run_pipeline(dataset, profile, dataset_name=name, min_images=min_images, force=force, dry_run=dry_run,
+                          workspace=ctx.root, overrides=overrides, quiet=True)
+    if result.job_id is not None and user.name:
+        store = jobs.JobStore(ctx.root)
+        try:
+            store.update(result.job_id, owner=user.name)
+        finally:
+            store.close()
+    return result
+
+
+def result_dict(result: PipelineResult) -> dict[str, Any]:
+    """A pipeline result as JSON: what the API returns for validate and start_job."""
+    from autotrain_gradio.config import to_toml
+
+    return {"ok": not result.errors, "name": result.name, "profile": result.profile, "job_id": result.job_id,
+            "errors": list(result.errors), "warnings": list(result.warnings), "plan": list(result.plan),
+            "phases": [{"phase": p.phase, "ok": p.ok, "message": p.message} for p in result.phases],
+            "config_toml": to_toml(result.config) if result.config is not None and not result.errors else ""}
+
+
+def profile_task(ctx: AppContext, profile: str) -> str:
+    """The task of a profile, or an ActionError naming the problem."""
+    try:
+        return get_profile(profile or "", ctx.root).task
+    except ProfileError as err:
+        raise ActionError(str(err)) from None
+
+
+# --- reading jobs ---------------------------------------------------------------------------------------------
+
+
+def job_dict(job: jobs.Job, state: RunState | None = None) -> dict[str, Any]:
+    """One job as JSON: identity, status, progress, loss, ETA and the latest metrics."""
+    out = {"id": job.id, "name": job.name, "profile": job.profile, "status": job.status, "error": job.error,
+           "step": job.last_step, "total_steps": job.total_steps, "created": job.created, "started": job.started,
+           "finished": job.finished}
+    if state is not None:
+        out.update(step=max(job.last_step, state.step), total_steps=state.total or job.total_steps, loss=state.loss,
+                   eta_s=state.eta_s if job.status == "running" else None, metrics=dict(state.metrics),
+                   epoch=state.epoch)
+    return out
+
+
+def state_of(job: jobs.Job) -> RunState:
+    """Everything this job's events say (nothing before it was launched)."""
+    if job.pid is None and job.status == "queued":
+        return RunState()
+    return RunState().update(poll_events(job_tailer(job)))
+
+
+def job_status(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, Any]:
+    """Status, step/total, loss, ETA and the latest metrics of one of the caller's jobs."""
+    job = ctx.job(user, job_id)
+    return job_dict(job, state_of(job))
+
+
+def job_events(ctx: AppContext, user: User | None, job_id: Any, offset: int = 0) -> dict[str, Any]:
+    """The job's events since `offset` (0: its first), and the offset to pass next time."""
+    job = ctx.job(user, job_id)
+    tailer = job_tailer(job)
+    tailer.offset = max(tailer.offset, int(offset or 0))
+    events = poll_events(tailer) if job.pid is not None or job.status != "queued" else []
+    return {"job_id": job.id, "events": events, "offset": tailer.offset}
+
+
+def own_log_lines(state: RunState, lines: int = LOG_LINES) -> list[str]:
+    """Our own log lines ([level] message, from the events), not the raw stderr of the libraries."""
+    return state.logs[-lines:]
+
+
+def raw_tail(path: Path, lines: int = LOG_LINES) -> str:
+    """The last lines of a text file ('' when it does not exist yet)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 16_384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def job_logs(ctx: AppContext, user: User | None, job_id: Any, lines: int = LOG_LINES) -> dict[str, Any]:
+    """The job's own log lines (by level) and the tail of its raw trainer output."""
+    job = ctx.job(user, job_id)
+    lines = max(1, min(int(lines or LOG_LINES), 1000))
+    return {"job_id": job.id, "lines": own_log_lines(state_of(job), lines), "raw_tail": raw_tail(job.log_path, lines)}
+
+
+def list_jobs(ctx: AppContext, user: User | None) -> list[dict[str, Any]]:
+    """The caller's jobs (every job in an open local app), newest first."""
+    return [job_dict(j) for j in reversed(ctx.visible_jobs(user))]
+
+
+# --- acting on jobs -------------------------------------------------------------------------------------------
+
+
+def cancel_job(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, Any]:
+    """Cancel one of the caller's jobs (a running trainer checkpoints and ends on its own)."""
+    job = ctx.job(user, job_id)
+    try:
+        job = jobs.cancel(ctx.root, job.id, wait=False)
+    except jobs.JobError as err:
+        raise ActionError(str(err)) from None
+    return {**job_dict(job), "message": f"Job {job.id}: cancel requested ({job.status})."}
+
+
+def resume_job(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, Any]:
+    """Queue one of the caller's cancelled or failed jobs again; it resumes from its last checkpoint."""
+    job = ctx.job(user, job_id)
+    if (why := ctx.access.may_train(user)) is not None:
+        raise ActionError(why, 403)
+    try:
+        job = jobs.resume(ctx.root, job.id)
+    except jobs.JobError as err:
+        raise ActionError(str(err)) from None
+    return {**job_dict(job), "message": f"Job {job.id}: queued again; it resumes from its last checkpoint."}
+
+
+def model_files(job: jobs.Job) -> list[Path]:
+    """The job's exported model files (output/<name>/model/), then each checkpoint's LoRA weights."""
+    out = Path(job.output_dir)
+    found = sorted(p for p in (out / "model").rglob("*") if p.is_file()) if (out / "model").is_dir() else []
+    if (out / "checkpoints").is_dir():
+        found += sorted(p for p in (out / "checkpoints").rglob("*.safetensors") if p.is_file())
+    return found
+
+
+def stage(files: list[Path], base: Path | None = None) -> list[str]:
+    """Hand files to Gradio for serving: hard links (copies across file systems) under a fresh random folder of
+    its upload cache, keeping their paths relative to `base`. Returns the staged paths."""
+    from gradio.utils import get_upload_folder
+
+    dest = Path(get_upload_folder()) / "autotrain" / secrets.token_urlsafe(16)
+    staged = []
+    for file in files:
+        target = dest / (file.relative_to(base) if base and base in file.parents else file.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
+        staged.append(str(target))
+    return staged
+
+
+def download(ctx: AppContext, user: User | None, job_id: Any, as_zip: bool = False) -> list[str]:
+    """The caller's job's model files (and checkpoint LoRAs), staged for download; one zip of them with as_zip."""
+    job = ctx.job(user, job_id)
+    files = model_files(job)
+    if not files:
+        raise ActionError(f"job {job.id} has no model files yet", 404)
+    base = Path(job.output_dir)
+    if not as_zip:
+        return stage(files, base)
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / "autotrain" / secrets.token_urlsafe(16)
+    folder.mkdir(parents=True)
+    archive = folder / f"{job.name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in files:
+            zf.write(file, file.relative_to(base))
+    return [str(archive)]
+
+
+def remove_stale_uploads(ctx: AppContext) -> list[Path]:
+    """Remove upload folders older than the configured age (a started run has its own copy under input/, so an
+    upload is only needed until Start). Returns what was removed."""
+    uploads = ctx.root / "uploads"
+    if not uploads.is_dir():
+        return []
+    cutoff, removed = time.time() - ctx.access.upload_max_age_s, []
+    for folder in (f for user in uploads.iterdir() if user.is_dir() for f in user.iterdir() if f.is_dir()):
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

@@ -1,0 +1,93 @@
+"""Serving the app: one FastAPI server with AutoTrain's REST routes and the Gradio app mounted at / (uvicorn), or
+Gradio's own launch with a share link (Colab), which gets the same REST routes.
+
+What it serves: Gradio's assets and its upload cache, nothing of the workspace. The workspace is a blocked path,
+so no URL reaches an upload, a dataset or a run folder; a download is staged per request (ui/actions.stage).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: the app never phones home
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from autotrain_gradio.auth import Access  # noqa: E402
+from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa: E402
+from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
+from autotrain_gradio.workspace import workspace_root  # noqa: E402
+
+UPLOAD_SWEEP_S = 3600.0
+
+
+@dataclass
+class Served:
+    """A running app: its Blocks, context, local URL, and how to stop it."""
+
+    blocks: gr.Blocks
+    ctx: AppContext
+    url: str
+    _server: Any = None
+    _stop: threading.Event | None = None
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._server is not None:
+            self._server.close()
+        else:
+            self.blocks.close()
+
+
+def _sweep_uploads(ctx: AppContext, stop: threading.Event) -> None:
+    while not stop.wait(UPLOAD_SWEEP_S):
+        remove_stale_uploads(ctx)
+
+
+def serve(workspace: str | Path | None = None, *, access: Access | None = None, share: bool = False,
+          port: int | None = None, server_name: str | None = None, block: bool = True, **settings: Any) -> Served:
+    """Build the app over a workspace with the given sharing rules (default: from `settings` and the environment,
+    see Access.from_settings) and serve it; blocks until stopped unless block=False."""
+    from autotrain_gradio.ui.app import build_app
+
+    root = workspace_root(workspace)
+    root.mkdir(parents=True, exist_ok=True)
+    ctx = AppContext(root, access or Access.from_settings(root, **settings))
+    remove_stale_uploads(ctx)
+    blocks = build_app(root, ctx=ctx)
+    blocks.queue(default_concurrency_limit=4)
+    auth = list(ctx.access.logins.items()) if ctx.access.mode == "login" else None
+    options = {"auth": auth, "blocked_paths": [str(root)], "allowed_paths": [], "show_error": True,
+               "footer_links": ["api", "gradio", "settings"],
+               "auth_message": "Sign in with the login the app's owner gave you." if auth else None}
+    stop = threading.Event()
+    threading.Thread(target=_sweep_uploads, args=(ctx, stop), daemon=True, name="upload-sweep").start()
+    host = server_name or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    if share:  # Gradio's own server is the one that can open a share tunnel
+        blocks.launch(share=True, server_name=host, server_port=port, prevent_thread_lock=True, **options)
+        add_rest_routes(blocks.server_app, ctx)
+        served = Served(blocks, ctx, blocks.local_url, None, stop)
+    else:
+        from gradio.http_server import Server
+        from uvicorn import Config
+
+        app = FastAPI(title="AutoTrain (Gradio)", docs_url=None, redoc_url=None, openapi_url=None)
+        add_rest_routes(app, ctx)
+        app = gr.mount_gradio_app(app, blocks, path="/", server_name=host, server_port=port, **options)
+        server = Server(Config(app, host=host, port=port, log_level="warning", ws="none"))
+        server.run_in_thread()
+        served = Served(blocks, ctx, f"http://{host}:{port}/", server, stop)
+        print(f"* AutoTrain app on {served.url} ({ctx.access.mode} mode)", flush=True)
+    if block:
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            served.close()
+    return served
