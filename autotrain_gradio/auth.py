@@ -36,7 +36,7 @@ class User:
         """A file-system-safe folder name for this user's uploads (distinct users never share one)."""
         if not self.name:
             return "local"
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("._-")[:32] or "user"
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", self.name).strip("_-")[:32] or "user"
         return f"{safe}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
 
 

@@ -153,9 +153,11 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         try:
             folder = save_upload(ctx, ctx.access.user_of(request), files or [], name)
         except ActionError as err:  # shown where the last result was, replacing it
-            return {report: _error_html(str(err)), dataset_path: ""}
+            return {report: _error_html(str(err)), dataset_path: "", upload: None}
         shown = folder.relative_to(ctx.uploads(ctx.access.user_of(request)).parent)
-        return {dataset_path: str(folder), report: f"<p>📁 Uploaded into uploads/{html.escape(str(shown))}</p>"}
+        # The box empties once its files are saved, so the next upload is a new dataset, not these plus more.
+        return {dataset_path: str(folder), upload: None,
+                report: f"<p>📁 Uploaded into uploads/{html.escape(str(shown))}</p>"}
 
     def run(data: dict, dry_run: bool, request: gr.Request) -> dict:
         user = ctx.access.user_of(request)
@@ -185,7 +187,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         on_profile, profile, form_outputs, api_visibility="private")
     app.load(on_refresh, profile, profile, api_visibility="private")
     dataset_path.input(lambda: "", None, report, api_visibility="private")  # a new dataset: the old result goes
-    upload.upload(on_upload, [upload, dataset_name], [dataset_path, report], concurrency_id="dataset",
+    upload.upload(on_upload, [upload, dataset_name], [dataset_path, report, upload], concurrency_id="dataset",
                   api_name="upload_dataset")
     # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
     validate_btn.click(validate, inputs, [report, started_job],
