@@ -20,10 +20,12 @@ from typing import Any
 
 from autotrain_gradio import jobs
 from autotrain_gradio.auth import Access, User
+from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import RunState
 from autotrain_gradio.jobs.launch import poll_events
 from autotrain_gradio.jobs.scheduler import job_tailer
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
+from autotrain_gradio.pipeline.request import make_request
 from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.workspace import folder_bytes, suggest_name
 
@@ -102,10 +104,11 @@ def _quota_error(ctx: AppContext, user: User) -> str | None:
 
 
 def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, *, dataset_name: str = "",
-                overrides: dict[str, Any] | None = None, min_images: int = 1, force: bool = False,
-                dry_run: bool = True) -> PipelineResult:
+                overrides: dict[str, Any] | None = None, column_mapping: dict[str, Any] | None = None,
+                min_images: int = 1, force: bool = False, dry_run: bool = True) -> PipelineResult:
     """Validate (dry_run) or start one run for the caller, after the sharing rules: signed in, allowed to train,
-    a dataset they may read, within their limits. Every refusal is a PipelineResult with one error."""
+    a dataset they may read, within their limits. Then a RunRequest, the object the CLI builds too, goes through
+    the same `run_pipeline`. Every refusal is a PipelineResult with one error."""
     dataset = (dataset or "").strip()
     refused = PipelineResult(dataset, profile or "")
 
@@ -129,8 +132,13 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     name = (dataset_name or "").strip() or suggest_name(dataset)
     if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other
         name = f"{user.folder}--{name}"[:64]
-    result = run_pipeline(dataset, profile, dataset_name=name, min_images=min_images, force=force, dry_run=dry_run,
-                          workspace=ctx.root, overrides=overrides, quiet=True)
+    try:
+        request = make_request(dataset_path=dataset, profile=profile, dataset_name=name, min_images=min_images,
+                               force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
+                               column_mapping=column_mapping or {})
+    except ConfigError as err:
+        return refuse(str(err))
+    result = run_pipeline(request, quiet=True)
     if result.job_id is not None and user.name:
         store = jobs.JobStore(ctx.root)
         try:
