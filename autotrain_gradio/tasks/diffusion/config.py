@@ -37,6 +37,15 @@ class DiffusionConfig(CommonConfig):
     noise_offset: float = _f(0.0, "Noise offset", "SDXL/SD1.5: offset noise strength.", ge=0.0, le=1.0)
     quantize_base: Literal["none", "nf4", "float8"] = _f(
         "none", "Quantize base", "Load the frozen transformer/UNet in 4-bit (bitsandbytes) or float8 (torchao).")
+    text_encoder_device: Literal["auto", "gpu", "cpu", "offload"] = _f(
+        "auto", "Text encoder device", "Where the frozen text encoders run while captions and sample prompts are "
+        "encoded: 'gpu' (the training device), 'cpu', or 'offload' (weights in CPU memory, each layer streamed to "
+        "the GPU for its forward: T5-XXL then needs ~0.5 GiB instead of ~9 GiB); 'auto' lets the memory preflight "
+        "choose the GPU when they fit, else offload.")
+    blocks_to_swap: int = _f(
+        0, "Blocks to swap", "Flux LoRA: keep the frozen weights of N transformer blocks in CPU memory and stream "
+        "each to the GPU for its forward and backward (kohya's count: N//2 double-stream and 2*(N - N//2) "
+        "single-stream blocks, ~0.6 GiB each in bf16). Saves GPU memory, costs speed.", ge=0, le=35)
     memory_preflight: Literal["refuse", "adjust", "off"] = _f(
         "refuse", "Memory preflight", "Before loading: refuse settings that won't fit the GPU, adjust them, or skip.")
     sample_every: int = _f(0, "Sample every", "Render sample images every N steps (0: only at the end).", ge=0)
@@ -46,7 +55,6 @@ class DiffusionConfig(CommonConfig):
     num_processes: int = _f(1, "Processes", "Processes for accelerate launch (one per GPU).", ge=1, le=64)
     dataloader_workers: int = _f(0, "Data workers", "DataLoader worker processes.", ge=0, le=64)
 
-
     @model_validator(mode="after")
     def _family_settings(self) -> DiffusionConfig:
         """Settings of one model family given to another are mistakes, caught before anything loads."""
@@ -55,6 +63,9 @@ class DiffusionConfig(CommonConfig):
             if self.noise_offset:
                 raise ValueError("noise_offset is for sdxl / sd15 (noise prediction); Flux trains by flow matching: "
                                  "set noise_offset=0")
+            if self.blocks_to_swap and self.quantize_base == "float8":
+                raise ValueError("blocks_to_swap streams bf16 or nf4 weights, not float8 ones: set quantize_base='nf4' "
+                                 "or 'none', or blocks_to_swap=0")
         else:
             changed = [k for k in FLUX_ONLY if getattr(self, k) != fields[k].default]
             if changed:
@@ -64,7 +75,8 @@ class DiffusionConfig(CommonConfig):
         return self
 
 
-FLUX_ONLY = ("timestep_sampling", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "max_sequence_length")
+FLUX_ONLY = ("timestep_sampling", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "max_sequence_length",
+             "blocks_to_swap")
 
 
 class DiffusionLoraConfig(DiffusionConfig):
@@ -98,4 +110,7 @@ class DiffusionFullConfig(DiffusionConfig):
         if self.quantize_base != "none":
             raise ValueError(f"quantize_base='{self.quantize_base}' needs a frozen base (LoRA); a full fine-tune "
                              "trains every weight: set quantize_base='none' or use a LoRA profile")
+        if self.blocks_to_swap:
+            raise ValueError("blocks_to_swap streams frozen weights (LoRA); a full fine-tune trains every weight: "
+                             "set blocks_to_swap=0 or use a LoRA profile")
         return self

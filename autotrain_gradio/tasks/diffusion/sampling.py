@@ -11,6 +11,7 @@ import torch
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.tasks.diffusion.export import PIPELINES
 from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER
+from autotrain_gradio.tasks.diffusion.offload import place_text_encoders
 
 
 def sample_path(out_dir: Path, step: int, index: int) -> Path:
@@ -42,7 +43,10 @@ def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
     # Only the freshly loaded parts move; the denoiser is already where training keeps it.
     for name, component in pipe.components.items():
         if isinstance(component, torch.nn.Module) and name != part:
-            component.to(device)
+            if name.startswith("text_encoder") and cfg.text_encoder_device in ("cpu", "offload"):
+                place_text_encoders([component], "offload", device)  # streamed layer by layer, as when caching
+            else:
+                component.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -18,7 +18,7 @@ import torch
 from autotrain_gradio.config import config_digest
 from autotrain_gradio.tasks import optim
 from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub, resolve_precision
-from autotrain_gradio.tasks.diffusion import checkpoint, models
+from autotrain_gradio.tasks.diffusion import checkpoint, models, offload
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.tasks.diffusion.data import (
     Cache,
@@ -86,6 +86,13 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     cache = Cache(cfg, ctx.paths.output_dir / "cache")
     cached_latents, cached_text = cfg.cache_latents, cfg.cache_text_embeddings and not train_te
     calls: dict[str, int] = {}  # forward calls of the VAE / text encoders, counted by hooks
+    # Where frozen text encoders run (the preflight resolved 'auto' on a GPU); the loop's own encoding needs them
+    # on the device, or streamed to it.
+    te_placement = {"auto": "gpu"}.get(cfg.text_encoder_device, cfg.text_encoder_device)
+    if train_te:
+        te_placement = "gpu"
+    elif te_placement == "cpu" and not cached_text:
+        te_placement = "offload"
     vae = tokenizers = encoders = None
 
     def load_encoders(need_vae: bool, need_text: bool) -> None:
@@ -96,7 +103,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         if need_text and encoders is None:
             te_dtype = torch.float32 if train_te else frozen_dtype
             tokenizers, encoders = models.load_text_encoders(cfg, model_path, te_dtype)
-            encoders = [e.to(device).requires_grad_(train_te) for e in encoders]
+            encoders = [e.requires_grad_(train_te) for e in encoders]
+            offload.place_text_encoders(encoders, te_placement, device)
             models.count_forward_calls({f"text_encoder_{i}": e for i, e in enumerate(encoders)}, calls)
 
     if is_main:
@@ -153,6 +161,9 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         for p in denoiser.parameters():  # the adapter trains in fp32 even on a bf16 base
             if p.requires_grad:
                 p.data = p.data.float()
+    if cfg.blocks_to_swap:  # frozen weights of N blocks stay in CPU memory, streamed in for forward and backward
+        swap = offload.LayerStreamer(offload.flux_blocks_to_swap(denoiser, cfg.blocks_to_swap), device, train=True)
+        ctx.log(f"block swapping: {len(swap.layers)} blocks, {swap.streamed_bytes() / 2**30:.2f} GiB in CPU memory")
     if cfg.gradient_checkpointing:
         denoiser.enable_gradient_checkpointing()
         if train_te:
