@@ -210,6 +210,32 @@ def test_options_dora_shift_sampling_accumulation_and_schedule(tmp_path):
     assert any("magnitude" in k for k in state)  # DoRA's magnitude vectors were trained and exported
 
 
+def test_streamed_text_encoders_and_swapped_blocks_train_the_same(tmp_path):
+    """text_encoder_device='offload' (and 'cpu') fill the same text cache as the default, and blocks_to_swap with
+    gradient checkpointing gives the same loss curve and samples: on CPU the streamed weights are real placeholders
+    between uses (tests/unit/test_offload.py), so a wrong schedule would fail here, not pass."""
+    runs = {}
+    for name, extra in {"default": {}, "streamed": {"text_encoder_device": "offload", "blocks_to_swap": 4,
+                                                    "gradient_checkpointing": True},
+                        "cpu_text": {"text_encoder_device": "cpu"}}.items():
+        cfg = make_config(tmp_path, "flux", name=name, max_steps=4, sample_prompts=["a photo of red"],
+                          sample_steps=2, **extra)
+        rc, events = run_here(cfg)
+        assert rc == 0, events[-1]
+        text = {p.name: load_file(p) for p in (Path(cfg.output_dir) / "cache" / "text").iterdir()}
+        runs[name] = ([e["loss"] for e in of_type(events, "step")], text, of_type(events, "sample")[-1]["paths"])
+    losses, text, samples = runs["default"]
+    assert len(losses) == 4 and len(text) == 4
+    for name in ("streamed", "cpu_text"):
+        other_losses, other_text, other_samples = runs[name]
+        assert other_losses == pytest.approx(losses, rel=1e-5, abs=1e-6), name
+        assert other_text.keys() == text.keys()
+        for key, tensors in text.items():
+            for k, v in tensors.items():
+                torch.testing.assert_close(other_text[key][k], v, rtol=1e-5, atol=1e-6)
+        assert Path(other_samples[0]).is_file()
+
+
 def test_v_prediction_comes_from_the_scheduler_config(tmp_path):
     """A UNet model whose scheduler says v_prediction trains on the velocity target, with nothing else to set."""
     import json

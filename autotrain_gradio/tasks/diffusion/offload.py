@@ -148,6 +148,7 @@ def place_text_encoders(encoders: list[nn.Module], mode: str, device: torch.devi
     streamers = []
     for encoder in encoders:
         if mode == "offload":
+            encoder.requires_grad_(False)  # frozen (a trained encoder runs on the GPU): what streams is what is frozen
             layers = encoder_layers(encoder)
             streamers.append(LayerStreamer(layers, device))  # drops the layers' weights from wherever they are
         encoder.to(device)  # offload: only the small non-layer weights (and the empty placeholders) move

@@ -101,8 +101,12 @@ def _sizes(module: torch.nn.Module) -> tuple[int, int]:
 
 @lru_cache(maxsize=32)
 def component_stats(model_path: str, folder: str, targets: tuple[str, ...] = ()) -> Stats:
-    """Sizes of one component of model_path (a folder or hub id: only its config is read)."""
+    """Sizes of one component of model_path (a folder or hub id: only its config is read; the shipped copy for
+    a hub id in SHIPPED)."""
     from autotrain_gradio.tasks.diffusion.offload import encoder_layers
+
+    if model_path in SHIPPED:
+        model_path = str(MODEL_CONFIGS / SHIPPED[model_path])
 
     with torch.device("meta"):  # not accelerate's init_empty_weights, which unties tied embeddings (T5)
         if folder in ("transformer", "unet", "vae"):
@@ -141,8 +145,6 @@ def component_stats(model_path: str, folder: str, targets: tuple[str, ...] = ())
 def config_root(model_path: str, model_type: str) -> str:
     """Where to read model_path's configs: the shipped copy for a known hub id; the path itself if its configs
     can be read; else (a hub id with no network) the family's shipped configs, which its fine-tunes share."""
-    if model_path in SHIPPED:
-        return str(MODEL_CONFIGS / SHIPPED[model_path])
     try:
         component_stats(model_path, DENOISER_FOLDER[model_type])
         return model_path
@@ -232,11 +234,12 @@ def estimate_memory(cfg: DiffusionConfig, model_path: str) -> MemoryEstimate:
     if lora:
         quant = cfg.quantize_base
         base = _weight_bytes((den.params, den.linear), quant, frozen_bytes)
-        if cfg.blocks_to_swap:  # swapped blocks live in CPU memory; at most two are on the GPU at a time
+        if cfg.blocks_to_swap:  # swapped blocks live in CPU memory; two of them at most are on the GPU
             n_double = min(cfg.blocks_to_swap // 2, den.config["num_layers"])
             n_single = min(2 * (cfg.blocks_to_swap - cfg.blocks_to_swap // 2), den.config["num_single_layers"])
             double, single = (_weight_bytes(b, quant, frozen_bytes) for b in (den.layer, den.single))
-            base += -n_double * double - n_single * single + 2 * (double if n_double else single)
+            in_flight = sorted([double] * n_double + [single] * n_single)[-2:]
+            base += -n_double * double - n_single * single + sum(in_flight)
         lora_params = den.lora_per_rank * cfg.lora_rank
         trainable = lora_params * (4 + 4 + optimizer)  # fp32 weights, fp32 grads, optimizer state
         resident = lora_params * (4 + optimizer)  # between steps: the gradients are freed
