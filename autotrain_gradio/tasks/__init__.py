@@ -22,6 +22,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
+from autotrain_gradio.tasks.tabular.config import TabularConfig
 from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
 
 
@@ -65,6 +66,10 @@ TASKS: dict[str, Task] = {
                                 "autotrain_gradio.tasks.text_classification.train:train",
                                 data="autotrain_gradio.tasks.text_classification.data:load",
                                 uploads=(".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")),
+    "tabular": Task("tabular", "Tabular classification / regression (scikit-learn, XGBoost + Optuna)", TabularConfig,
+                    "table", "autotrain_gradio.tasks.tabular.train:train",
+                    data="autotrain_gradio.tasks.tabular.data:load",
+                    uploads=(".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}

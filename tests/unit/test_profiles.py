@@ -4,8 +4,9 @@ import pytest
 
 from autotrain_gradio.profiles import SHIPPED_DIR, ProfileError, get_profile, list_profiles, load_profile_file
 
-CORE = ["Flux", "FluxLORA", "ImageClassification", "SD15-LoRA", "SDXL", "SDXL-LoRA", "TextClassification",
-        "TinyFluxLORA", "TinyImageClassification"]
+CORE = ["Flux", "FluxLORA", "ImageClassification", "SD15-LoRA", "SDXL", "SDXL-LoRA", "TabularClassification",
+        "TabularRegression", "TextClassification", "TinyFluxLORA", "TinyImageClassification"]
+NO_BASE_MODEL = {"tabular"}  # tasks that fit a model from scratch (scikit-learn / XGBoost): nothing to load
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.toml"))
 
 
@@ -18,7 +19,7 @@ def test_each_shipped_profile_loads_and_validates(name):
     prof = load_profile_file(SHIPPED_DIR / f"{name}.toml")
     cfg = prof.build()
     assert cfg.task == prof.task
-    assert cfg.base_model
+    assert bool(cfg.base_model) != (prof.task in NO_BASE_MODEL)
     assert prof.description
 
 

@@ -1,0 +1,1 @@
+"""Tabular classification and regression: scikit-learn and XGBoost models tuned with Optuna."""

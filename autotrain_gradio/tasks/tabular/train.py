@@ -1,0 +1,310 @@
+"""Tabular training: one scikit-learn Pipeline (a ColumnTransformer with imputers, encoders and the scaler, then the
+model) whose hyperparameters Optuna tunes with AutoTrain's search spaces and metric per task type.
+
+Each finished trial is a `step` event (step = trials done, total = num_trials, loss = the objective) and each new best
+an `eval` event, so the monitor, the loss plot, the ETA and the metrics panel work unchanged. The study lives in
+Optuna's own SQLite storage in the run folder (output/<name>/study.db): a stop request ends the study after the
+running trial and keeps the best model so far; `--resume` continues the same study up to num_trials, never running a
+finished trial again. No torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+from sklearn import metrics as skm
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder, OneHotEncoder, OrdinalEncoder
+
+from autotrain_gradio.config import config_digest
+from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub
+from autotrain_gradio.tasks.tabular.config import TabularConfig
+from autotrain_gradio.tasks.tabular.data import Schema, TabularData, frame, label_of, load
+from autotrain_gradio.tasks.tabular.models import MODELS, cat, rng
+
+# AutoTrain's objective (minimized) per task type; XGBoost's early stopping watches the same metric.
+OBJECTIVE = {"binary_classification": "logloss", "multi_class_classification": "mlogloss",
+             "multi_label_classification": "logloss", "single_column_regression": "rmse",
+             "multi_column_regression": "rmse"}
+SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler", "normal": "Normalizer"}
+STUDY_NAME = "autotrain"
+
+
+def _resolve(dotted: str) -> Any:
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# --- preprocessing --------------------------------------------------------------------------------------------------
+
+def preprocessor(cfg: TabularConfig, schema: Schema) -> ColumnTransformer:
+    """Numbers: imputer then scaler; categories: imputer then ordinal codes (trees) or one-hot (the rest)."""
+    from sklearn import preprocessing
+
+    numeric: list[tuple[str, Any]] = []
+    if cfg.numerical_imputer != "none":
+        numeric.append(("imputer", SimpleImputer(strategy=cfg.numerical_imputer, keep_empty_features=True)))
+    if cfg.numeric_scaler != "none":
+        numeric.append(("scaler", getattr(preprocessing, SCALERS[cfg.numeric_scaler])()))
+    categorical: list[tuple[str, Any]] = []
+    if cfg.categorical_imputer != "none":
+        categorical.append(("imputer", SimpleImputer(strategy=cfg.categorical_imputer, keep_empty_features=True)))
+    categorical.append(("encoder", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                                  encoded_missing_value=-2) if MODELS[cfg.model].trees
+                        else OneHotEncoder(handle_unknown="ignore", sparse_output=False)))
+    parts = []
+    if schema.numerical:
+        parts.append(("numeric", Pipeline(numeric) if numeric else "passthrough", schema.numerical))
+    if schema.categorical:
+        parts.append(("categorical", Pipeline(categorical), schema.categorical))
+    return ColumnTransformer(parts, remainder="drop")
+
+
+def encode_targets(rows: list[dict[str, Any]], schema: Schema, encoders: dict[str, LabelEncoder]) -> np.ndarray:
+    """Class ids (classification) or floats (regression); one column per target, flattened for a single one."""
+    if encoders:
+        y = np.column_stack([encoders[t].transform([label_of(r[t]) for r in rows]) for t in schema.target_columns])
+    else:
+        y = np.array([[float(r[t]) for t in schema.target_columns] for r in rows])
+    return y.ravel() if y.shape[1] == 1 else y
+
+
+# --- one trial ------------------------------------------------------------------------------------------------------
+
+def suggest(trial: optuna.Trial, cfg: TabularConfig, schema: Schema, n_train: int) -> dict[str, Any]:
+    """The model's parameters for this trial: AutoTrain's space, plus the fixed ones (seed, cores, eval metric)."""
+    spec = MODELS[cfg.model]
+    classify = cfg.is_classification
+    space = {**spec.space, **(spec.classify if classify else spec.regress)}
+    if cfg.model == "knn":  # more neighbours than training rows is an error, not a worse model
+        space["n_neighbors"] = rng(1, min(25, n_train))
+    if cfg.model == "logistic_regression":  # liblinear is binary-only (multi-label fits one binary model per label)
+        space["solver"] = cat("saga") if schema.sub_task == "multi_class_classification" else cat("liblinear", "saga")
+    params: dict[str, Any] = {}
+    for name, value in space.items():
+        kind = value[0] if isinstance(value, tuple) else None
+        if kind == "float":
+            params[name] = trial.suggest_float(name, value[1], value[2], log=value[3])
+        elif kind == "int":
+            params[name] = trial.suggest_int(name, value[1], value[2])
+        elif kind == "cat":
+            params[name] = trial.suggest_categorical(name, list(value[1]))
+        else:
+            params[name] = value
+    if spec.seeded:
+        params["random_state"] = cfg.seed
+    if spec.parallel:
+        params["n_jobs"] = cfg.n_jobs
+    if cfg.model == "xgboost":  # early stopping on the validation rows watches the objective itself
+        params["eval_metric"] = OBJECTIVE[schema.sub_task]
+    return params
+
+
+def estimator(cfg: TabularConfig, schema: Schema, params: dict[str, Any]) -> Any:
+    """The model; several targets go through scikit-learn's MultiOutput wrappers (XGBoost takes them natively)."""
+    spec = MODELS[cfg.model]
+    model = _resolve(spec.classifier if cfg.is_classification else spec.regressor)(**params)
+    if len(schema.target_columns) > 1 and cfg.model != "xgboost":
+        from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
+
+        model = (MultiOutputClassifier if cfg.is_classification else MultiOutputRegressor)(model)
+    return model
+
+
+def predictions(model: Any, x: np.ndarray, schema: Schema, proba: bool) -> np.ndarray:
+    """What the metrics take: class probabilities (one-hot of the predicted class for models without them),
+    positive-class probabilities per label, or the predicted numbers."""
+    if schema.sub_task.endswith("regression"):
+        return np.asarray(model.predict(x), dtype=float)
+    if schema.sub_task == "multi_label_classification":
+        if not proba:
+            return np.asarray(model.predict(x), dtype=float)
+        p = model.predict_proba(x)
+        return np.column_stack([q[:, 1] for q in p]) if isinstance(p, list) else np.asarray(p)
+    if proba:
+        return np.asarray(model.predict_proba(x))
+    k = len(schema.labels[schema.target_columns[0]])
+    return np.eye(k)[np.asarray(model.predict(x), dtype=int)]
+
+
+def score(sub_task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """AutoTrain's validation metrics per task type; the objective is among them."""
+    out: dict[str, float] = {}
+    if sub_task == "binary_classification":
+        hard = p[:, 1] >= 0.5
+        out = {"logloss": skm.log_loss(y, p, labels=[0, 1]), "accuracy": skm.accuracy_score(y, hard),
+               "f1": skm.f1_score(y, hard, zero_division=0), "precision": skm.precision_score(y, hard, zero_division=0),
+               "recall": skm.recall_score(y, hard, zero_division=0)}
+        if len(np.unique(y)) == 2:
+            out["auc"] = skm.roc_auc_score(y, p[:, 1])
+    elif sub_task == "multi_class_classification":
+        hard = p.argmax(axis=1)
+        out = {"mlogloss": skm.log_loss(y, p, labels=list(range(p.shape[1]))), "accuracy": skm.accuracy_score(y, hard)}
+        for avg in ("macro", "micro", "weighted"):
+            out[f"f1_{avg}"] = skm.f1_score(y, hard, average=avg, zero_division=0)
+        out["precision_macro"] = skm.precision_score(y, hard, average="macro", zero_division=0)
+        out["recall_macro"] = skm.recall_score(y, hard, average="macro", zero_division=0)
+    elif sub_task == "multi_label_classification":
+        hard = (p >= 0.5).astype(int)
+        out = {"logloss": float(np.mean([skm.log_loss(y[:, j], p[:, j], labels=[0, 1]) for j in range(y.shape[1])])),
+               "accuracy": skm.accuracy_score(y, hard), "f1_micro": skm.f1_score(y, hard, average="micro",
+                                                                                zero_division=0),
+               "f1_macro": skm.f1_score(y, hard, average="macro", zero_division=0)}
+    else:
+        mse = skm.mean_squared_error(y, p)
+        out = {"rmse": float(np.sqrt(mse)), "mse": mse, "mae": skm.mean_absolute_error(y, p),
+               "r2": skm.r2_score(y, p)}
+        if np.all(y >= 0):
+            out["rmsle"] = float(np.sqrt(skm.mean_squared_log_error(y, np.clip(p, 0, None))))
+    return {k: round(float(v), 6) for k, v in out.items()}
+
+
+# --- the study ------------------------------------------------------------------------------------------------------
+
+def open_study(cfg: TabularConfig, ctx: RunContext) -> tuple[optuna.Study, int]:
+    """The run's study in output/<name>/study.db and how many of its trials are done. A fresh run starts a new
+    study; --resume loads it, and a trial a killed process left running is marked failed and run again."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    db = Path(cfg.output_dir) / "study.db"
+    if not ctx.resume and db.exists():
+        db.unlink()
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name=STUDY_NAME, direction="minimize",
+                                load_if_exists=True)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL)
+        ctx.log(f"trial {trial.number} was interrupted by a killed process; it is not counted and runs again",
+                "warning")
+    done = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+    # A new seed per process: the resumed sampler must not replay the first process's random draws.
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials))
+    return study, done
+
+
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Trials that count towards num_trials: completed ones and ones that failed with an error of their own."""
+    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and "error" in trial.user_attrs)
+
+
+def _dump(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    joblib.dump(obj, tmp)
+    tmp.replace(path)
+
+
+def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
+    """Tune and save a tabular model; returns {"model": folder, "metrics": best trial's metrics, ...}. Stopped by a
+    signal, it keeps the best model so far (the harness marks the run cancelled)."""
+    data: TabularData = load(cfg.data_dir, cfg)
+    schema = data.schema
+    ctx.log(data.summary())
+    warnings.filterwarnings("ignore", module="sklearn")  # convergence chatter from sampled hyperparameters
+
+    # --- data: preprocessing does not depend on the trial, so it is fitted once -------------------------------
+    encoders = {t: LabelEncoder().fit(schema.labels[t]) for t in schema.target_columns} if schema.labels else {}
+    x_train, x_valid = frame(data.train, schema), frame(data.valid, schema)
+    y_train, y_valid = encode_targets(data.train, schema, encoders), encode_targets(data.valid, schema, encoders)
+    prep = preprocessor(cfg, schema).fit(x_train)
+    xt, xv = prep.transform(x_train), prep.transform(x_valid)
+    model_dir = ctx.paths.model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _dump(encoders, model_dir / "target_encoders.joblib")
+    (model_dir / "config.json").write_text(json.dumps({"task": cfg.tabular_task, "model": cfg.model,
+                                                       **schema.to_dict()}, indent=2), encoding="utf-8")
+
+    # --- the study ------------------------------------------------------------------------------------------
+    study, done = open_study(cfg, ctx)
+    metric = OBJECTIVE[schema.sub_task]
+    ctx.extra["step"] = done
+    ctx.events.emit("start", total_steps=cfg.num_trials, step=done, digest=config_digest(cfg))
+    clock = StepClock(cfg.num_trials)
+    clock.tick(done)
+    fitted: dict[int, Any] = {}  # trial number -> its fitted model, until the callback keeps or drops it
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, cfg, schema, len(data.train))
+        model = estimator(cfg, schema, params)
+        try:
+            if cfg.model == "xgboost":
+                model.fit(xt, y_train, eval_set=[(xv, y_valid)], verbose=False)
+            else:
+                model.fit(xt, y_train)
+            result = score(schema.sub_task, y_valid, predictions(model, xv, schema, MODELS[cfg.model].proba))
+        except ValueError as err:  # a sampled combination the library refuses: recorded, counted, reported
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+            raise
+        trial.set_user_attr("metrics", result)
+        trial.set_user_attr("params", {k: v for k, v in params.items() if k != "n_jobs"})
+        fitted[trial.number] = model
+        return result[metric]
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal done
+        model = fitted.pop(trial.number, None)
+        if counted(trial):
+            done += 1
+            ctx.extra["step"] = done
+        it_s, eta_s = clock.tick(done)
+        if trial.state == TrialState.COMPLETE:
+            ctx.events.emit("step", step=done, total=cfg.num_trials, trial=trial.number, loss=round(trial.value, 6),
+                            it_s=it_s, eta_s=eta_s)
+            if study.best_trial.number == trial.number:
+                _dump(Pipeline([("preprocess", prep), ("model", model)]), model_dir / "model.joblib")
+                ctx.events.emit("eval", step=done, trial=trial.number, metrics=trial.user_attrs["metrics"])
+        else:
+            ctx.events.emit("step", step=done, total=cfg.num_trials, trial=trial.number, it_s=it_s, eta_s=eta_s)
+            ctx.log(f"trial {trial.number} failed: {trial.user_attrs.get('error', trial.state.name)}", "warning")
+        if ctx.stop_requested:
+            ctx.log(f"stop requested: the study stops after trial {trial.number}, keeping the best model")
+            study.stop()
+
+    if done < cfg.num_trials and not ctx.stop_requested:
+        study.optimize(objective, n_trials=cfg.num_trials - done, timeout=cfg.time_limit or None,
+                       callbacks=[after_trial], catch=(ValueError,), gc_after_trial=False)
+
+    # --- outputs: the best trial's model is already model.joblib ------------------------------------------------
+    trials = study.get_trials(deepcopy=False)
+    best = study.best_trial if any(t.state == TrialState.COMPLETE for t in trials) else None
+    if best is None:
+        if ctx.stop_requested:
+            return {}
+        errors = [t.user_attrs["error"] for t in trials if "error" in t.user_attrs]
+        raise RuntimeError(f"no trial of {cfg.model} finished ({len(trials)} tried); last error: "
+                           f"{errors[-1] if errors else 'none recorded'}")
+    metrics = {"trial": best.number, **best.user_attrs["metrics"]}
+    (model_dir / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    (model_dir / "best_params.json").write_text(json.dumps(best.user_attrs["params"], indent=2), encoding="utf-8")
+    study.trials_dataframe().to_csv(model_dir / "trials.csv", index=False)
+    write_model_card(model_dir / "README.md", cfg, schema, best.user_attrs["params"], metrics)
+    ctx.log(f"best trial {best.number} of {done}: {metric}={best.value:.6f}; model saved to {model_dir}")
+    outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "trials": done}
+    if cfg.push_to_hub and ctx.is_main:
+        outputs["hub"] = push_to_hub(cfg, model_dir)
+    return outputs
+
+
+def write_model_card(path: Path, cfg: TabularConfig, schema: Schema, params: dict[str, Any],
+                     metrics: dict[str, Any]) -> None:
+    kind = "classification" if cfg.is_classification else "regression"
+    lines = ["---", "library_name: sklearn", "tags:", "- autotrain", "- autotrain-gradio", "- tabular",
+             f"- tabular-{kind}", "---", "", f"# {cfg.name}", "",
+             f"A {cfg.model} model for tabular {schema.sub_task.replace('_', ' ')} of "
+             f"{', '.join(schema.target_columns)}, tuned by Optuna over {cfg.num_trials} trials "
+             "(trained with autotrain-gradio).", "", "## Validation metrics (best trial)", ""]
+    lines += [f"- {k}: {v}" for k, v in metrics.items()]
+    lines += ["", "## Best parameters", ""] + [f"- {k}: {v}" for k, v in params.items()]
+    lines += ["", "## Usage", "", "```python", "import json", "", "import joblib", "import pandas as pd", "",
+              "model = joblib.load('model.joblib')  # preprocessing + model: a scikit-learn Pipeline",
+              "encoders = joblib.load('target_encoders.joblib')  # class ids -> labels (classification)",
+              "features = json.load(open('config.json'))['features']",
+              "predictions = model.predict(pd.read_csv('data.csv')[features])", "```", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
