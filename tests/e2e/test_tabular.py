@@ -114,6 +114,7 @@ def test_multi_column_regression_with_xgboost(tmp_path):
     assert all(isinstance(p["y"], float) and isinstance(p["z"], float) for p in predicted)
 
 
+@pytest.mark.slow  # two trainer processes
 def test_sigterm_mid_study_then_resume_ends_with_the_trials_asked_for_none_repeated(tmp_path):
     total = 3
     write_csv(tmp_path / "input" / "t" / "train.csv", toy_rows(120), ["label"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ import joblib
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from sklearn import metrics as skm
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -30,12 +30,9 @@ from autotrain_gradio.config import config_digest
 from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub
 from autotrain_gradio.tasks.tabular.config import TabularConfig
 from autotrain_gradio.tasks.tabular.data import Schema, TabularData, frame, label_of, load
+from autotrain_gradio.tasks.tabular.metrics import OBJECTIVE, objective, score
 from autotrain_gradio.tasks.tabular.models import MODELS, cat, rng
 
-# AutoTrain's objective (minimized) per task type; XGBoost's early stopping watches the same metric.
-OBJECTIVE = {"binary_classification": "logloss", "multi_class_classification": "mlogloss",
-             "multi_label_classification": "logloss", "single_column_regression": "rmse",
-             "multi_column_regression": "rmse"}
 SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler", "normal": "Normalizer"}
 STUDY_NAME = "autotrain"
 
@@ -137,38 +134,6 @@ def predictions(model: Any, x: np.ndarray, schema: Schema, proba: bool) -> np.nd
     return np.eye(k)[np.asarray(model.predict(x), dtype=int)]
 
 
-def score(sub_task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """AutoTrain's validation metrics per task type; the objective is among them."""
-    out: dict[str, float] = {}
-    if sub_task == "binary_classification":
-        hard = p[:, 1] >= 0.5
-        out = {"logloss": skm.log_loss(y, p, labels=[0, 1]), "accuracy": skm.accuracy_score(y, hard),
-               "f1": skm.f1_score(y, hard, zero_division=0), "precision": skm.precision_score(y, hard, zero_division=0),
-               "recall": skm.recall_score(y, hard, zero_division=0)}
-        if len(np.unique(y)) == 2:
-            out["auc"] = skm.roc_auc_score(y, p[:, 1])
-    elif sub_task == "multi_class_classification":
-        hard = p.argmax(axis=1)
-        out = {"mlogloss": skm.log_loss(y, p, labels=list(range(p.shape[1]))), "accuracy": skm.accuracy_score(y, hard)}
-        for avg in ("macro", "micro", "weighted"):
-            out[f"f1_{avg}"] = skm.f1_score(y, hard, average=avg, zero_division=0)
-        out["precision_macro"] = skm.precision_score(y, hard, average="macro", zero_division=0)
-        out["recall_macro"] = skm.recall_score(y, hard, average="macro", zero_division=0)
-    elif sub_task == "multi_label_classification":
-        hard = (p >= 0.5).astype(int)
-        out = {"logloss": float(np.mean([skm.log_loss(y[:, j], p[:, j], labels=[0, 1]) for j in range(y.shape[1])])),
-               "accuracy": skm.accuracy_score(y, hard), "f1_micro": skm.f1_score(y, hard, average="micro",
-                                                                                zero_division=0),
-               "f1_macro": skm.f1_score(y, hard, average="macro", zero_division=0)}
-    else:
-        mse = skm.mean_squared_error(y, p)
-        out = {"rmse": float(np.sqrt(mse)), "mse": mse, "mae": skm.mean_absolute_error(y, p),
-               "r2": skm.r2_score(y, p)}
-        if np.all(y >= 0):
-            out["rmsle"] = float(np.sqrt(skm.mean_squared_log_error(y, np.clip(p, 0, None))))
-    return {k: round(float(v), 6) for k, v in out.items()}
-
-
 # --- the study ------------------------------------------------------------------------------------------------------
 
 def open_study(cfg: TabularConfig, ctx: RunContext) -> tuple[optuna.Study, int]:
@@ -176,10 +141,11 @@ def open_study(cfg: TabularConfig, ctx: RunContext) -> tuple[optuna.Study, int]:
     study; --resume loads it, and a trial a killed process left running is marked failed and run again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     db = Path(cfg.output_dir) / "study.db"
-    if not ctx.resume and db.exists():
-        db.unlink()
-    study = optuna.create_study(storage=f"sqlite:///{db}", study_name=STUDY_NAME, direction="minimize",
-                                load_if_exists=True)
+    if not ctx.resume:
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            path.unlink(missing_ok=True)
+    study = optuna.create_study(storage=sqlite_storage(db, new=not db.exists()), study_name=STUDY_NAME,
+                                direction="minimize", load_if_exists=True)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(trial.number, state=TrialState.FAIL)
         ctx.log(f"trial {trial.number} was interrupted by a killed process; it is not counted and runs again",
@@ -188,6 +154,23 @@ def open_study(cfg: TabularConfig, ctx: RunContext) -> tuple[optuna.Study, int]:
     # A new seed per process: the resumed sampler must not replay the first process's random draws.
     study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials))
     return study, done
+
+
+def sqlite_storage(db: Path, new: bool) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on SQLite, in WAL mode with synchronous=NORMAL: Optuna commits several times per trial,
+    and with the default settings each commit waits for the disk (most of our overhead over an in-memory study).
+    A killed process still loses nothing; only a power cut could lose the last commits. The schema-version check
+    (alembic, ~1 s) runs only on a study file an earlier process wrote."""
+    import sqlite3
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(str(db), timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"creator": connect},
+                                      skip_compatibility_check=new)
 
 
 def counted(trial: optuna.trial.FrozenTrial) -> bool:
@@ -225,50 +208,54 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
     study, done = open_study(cfg, ctx)
     metric = OBJECTIVE[schema.sub_task]
     ctx.extra["step"] = done
-    ctx.events.emit("start", total_steps=cfg.num_trials, step=done, digest=config_digest(cfg))
+    ctx.events.start(total_steps=cfg.num_trials, step=done, config_digest=config_digest(cfg))
     clock = StepClock(cfg.num_trials)
     clock.tick(done)
-    fitted: dict[int, Any] = {}  # trial number -> its fitted model, until the callback keeps or drops it
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    best: dict[str, Any] = {"value": study.best_value if finished else math.inf, "number": -1, "model": None}
 
-    def objective(trial: optuna.Trial) -> float:
+    def run_trial(trial: optuna.Trial) -> float:
         params = suggest(trial, cfg, schema, len(data.train))
+        trial.set_user_attr("params", {k: v for k, v in params.items() if k != "n_jobs"})
         model = estimator(cfg, schema, params)
         try:
             if cfg.model == "xgboost":
                 model.fit(xt, y_train, eval_set=[(xv, y_valid)], verbose=False)
             else:
                 model.fit(xt, y_train)
-            result = score(schema.sub_task, y_valid, predictions(model, xv, schema, MODELS[cfg.model].proba))
+            p = predictions(model, xv, schema, MODELS[cfg.model].proba)
+            value = objective(schema.sub_task, y_valid, p)
+            if math.isnan(value):
+                raise ValueError(f"{metric} is NaN (the model predicts NaN or infinity)")
         except ValueError as err:  # a sampled combination the library refuses: recorded, counted, reported
             trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
             raise
-        trial.set_user_attr("metrics", result)
-        trial.set_user_attr("params", {k: v for k, v in params.items() if k != "n_jobs"})
-        fitted[trial.number] = model
-        return result[metric]
+        if value < best["value"]:  # a new best: its full metrics (eval event, eval_results.json) and its model
+            trial.set_user_attr("metrics", score(schema.sub_task, y_valid, p))
+            best.update(value=value, number=trial.number, model=model)
+        return value
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal done
-        model = fitted.pop(trial.number, None)
         if counted(trial):
             done += 1
             ctx.extra["step"] = done
         it_s, eta_s = clock.tick(done)
-        if trial.state == TrialState.COMPLETE:
-            ctx.events.emit("step", step=done, total=cfg.num_trials, trial=trial.number, loss=round(trial.value, 6),
-                            it_s=it_s, eta_s=eta_s)
-            if study.best_trial.number == trial.number:
-                _dump(Pipeline([("preprocess", prep), ("model", model)]), model_dir / "model.joblib")
-                ctx.events.emit("eval", step=done, trial=trial.number, metrics=trial.user_attrs["metrics"])
-        else:
-            ctx.events.emit("step", step=done, total=cfg.num_trials, trial=trial.number, it_s=it_s, eta_s=eta_s)
+        if trial.state == TrialState.COMPLETE:  # trials have no epochs and no learning rate of their own
+            ctx.events.step(step=done, total=cfg.num_trials, epoch=0.0, loss=trial.value, lr=None, it_s=it_s,
+                            eta_s=eta_s, trial=trial.number)
+            if trial.number == best["number"] and best["model"] is not None:
+                _dump(Pipeline([("preprocess", prep), ("model", best["model"])]), model_dir / "model.joblib")
+                best["model"] = None  # written: the next new best replaces it
+                ctx.events.eval(step=done, epoch=0.0, metrics=trial.user_attrs["metrics"], trial=trial.number)
+        else:  # no loss to plot: a warning, and the next step event's count includes it
             ctx.log(f"trial {trial.number} failed: {trial.user_attrs.get('error', trial.state.name)}", "warning")
         if ctx.stop_requested:
             ctx.log(f"stop requested: the study stops after trial {trial.number}, keeping the best model")
             study.stop()
 
     if done < cfg.num_trials and not ctx.stop_requested:
-        study.optimize(objective, n_trials=cfg.num_trials - done, timeout=cfg.time_limit or None,
+        study.optimize(run_trial, n_trials=cfg.num_trials - done, timeout=cfg.time_limit or None,
                        callbacks=[after_trial], catch=(ValueError,), gc_after_trial=False)
 
     # --- outputs: the best trial's model is already model.joblib ------------------------------------------------
