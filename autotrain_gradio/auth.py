@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 GiB = 1024**3
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # a Hub dataset id: not a server path
 MODES = ("local", "login", "space")
 
 
@@ -146,7 +147,10 @@ class Access:
                 "hardware")
 
     def dataset_path_error(self, path: str | Path, uploads: Path) -> str | None:
-        """None when a dataset path may be read, else why not. Never says whether a refused path exists."""
+        """None when a dataset path may be read, else why not. Never says whether a refused path exists. A Hub
+        dataset id (user/name, not a relative path that exists here) is no server path and is allowed."""
+        if HUB_ID.match(str(path)) and not Path(str(path)).exists():
+            return None
         target = Path(path).expanduser()
         try:
             target = target.resolve()

@@ -144,7 +144,8 @@ class RunState:
     losses: list[tuple[int, float]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the latest evaluation
+    evals: list[dict[str, Any]] = field(default_factory=list)  # every evaluation: step, epoch, metrics
     logs: list[str] = field(default_factory=list)
     note: str = ""  # the latest log message: what a run is doing before its first step (loading, caching)
     started: float | None = None
@@ -163,6 +164,7 @@ class RunState:
                 self.step = int(ev.get("step", self.step))
                 # A resumed attempt restarts at its checkpoint's step: what the last attempt did after it is redone.
                 self.losses = [(s, v) for s, v in self.losses if s <= self.step]
+                self.evals = [e for e in self.evals if (e.get("step") or 0) <= self.step]
                 self.started = self.started or ev.get("t")
             elif kind == "step":
                 self.status = "running"
@@ -178,6 +180,7 @@ class RunState:
                 self.checkpoints.append(ev.get("path", ""))
             elif kind == "eval":
                 self.metrics.update(ev.get("metrics", {}))
+                self.evals.append({"step": ev.get("step"), "epoch": ev.get("epoch"), **(ev.get("metrics") or {})})
             elif kind == "log":
                 self.logs.append(f"[{ev.get('level', 'info')}] {ev.get('message', '')}")
                 self.note = str(ev.get("message", ""))

@@ -25,8 +25,10 @@ GROUP_TITLES = {"CommonConfig": "Training", "DiffusionConfig": "Diffusion", "Dif
 
 
 def form_fields(task: str) -> dict[str, FieldInfo]:
-    """The fields of a task's config that the form shows, in declaration order."""
-    return {k: f for k, f in MODELS[task].model_fields.items() if k not in COMPUTED}
+    """The fields of a task's config that the form shows, in declaration order. The column mapping (`*_column(s)`)
+    has its own panel (ui/columns.py), filled from the table's columns."""
+    return {k: f for k, f in MODELS[task].model_fields.items()
+            if k not in COMPUTED and not k.endswith(("_column", "_columns"))}
 
 
 def field_groups(task: str) -> list[tuple[str, list[str]]]:

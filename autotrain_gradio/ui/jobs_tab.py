@@ -81,9 +81,23 @@ def samples_of(state: RunState) -> list[tuple[str, str]]:
 
 
 def loss_frame(state: RunState) -> pd.DataFrame:
-    """(step, loss) with numeric dtypes even when empty: the plot takes its axis types from the first frame."""
-    steps, losses = zip(*state.losses, strict=True) if state.losses else ((), ())
-    return pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "loss": pd.Series(losses, dtype="float64")})
+    """(step, loss, series) with numeric dtypes even when empty (the plot takes its axis types from the first
+    frame): the training loss, and the eval loss beside it when the task evaluates."""
+    points = [(s, v, "train") for s, v in state.losses]
+    points += [(int(e["step"]), float(e["loss"]), "eval") for e in state.evals
+               if e.get("loss") is not None and e.get("step") is not None]
+    steps, losses, series = zip(*points, strict=True) if points else ((), (), ())
+    return pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "loss": pd.Series(losses, dtype="float64"),
+                         "series": pd.Series(series, dtype="object")})
+
+
+def metrics_frame(state: RunState) -> pd.DataFrame:
+    """One row per evaluation (epoch, step, then each metric), as the trainer reported them."""
+    if not state.evals:
+        return pd.DataFrame({"epoch": [], "step": []})
+    frame = pd.DataFrame(state.evals)
+    ordered = ["epoch", "step", *sorted(c for c in frame.columns if c not in ("epoch", "step"))]
+    return frame[ordered].round(4)
 
 
 @dataclass
@@ -112,9 +126,11 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
     title = gr.Markdown("No job selected.", elem_id="job-title")
     progress = gr.Textbox(label="Progress", interactive=False, elem_id="job-progress")
     with gr.Row():
-        loss = gr.LinePlot(loss_frame(RunState()), x="step", y="loss", title="Training loss", height=260,
-                           elem_id="job-loss")
+        loss = gr.LinePlot(loss_frame(RunState()), x="step", y="loss", color="series", title="Loss (train, eval)",
+                           height=260, elem_id="job-loss")
         gallery = gr.Gallery(label="Latest samples", columns=3, height=260, elem_id="job-samples")
+    metrics = gr.Dataframe(metrics_frame(RunState()), label="Evaluation metrics (per epoch)", interactive=False,
+                           elem_id="job-metrics", max_height=220)
     logs = gr.Textbox(label="Log (the trainer's own messages; the raw output is in the download)", lines=8,
                       max_lines=12, interactive=False, elem_id="job-logs")
     with gr.Row():
@@ -130,7 +146,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
         try:
             mine = ctx.visible_jobs(user)
         except ActionError as err:
-            return [jobs_frame([]), None, w, str(err), "", gr.skip(), gr.skip(), "",
+            return [jobs_frame([]), None, w, str(err), "", gr.skip(), gr.skip(), gr.skip(), "",
                     *[gr.Button(interactive=False)] * 4, gr.Timer(active=False)]
         store = jobs.JobStore(ctx.root)
         try:
@@ -144,7 +160,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
         job = by_id.get(job_id) if job_id is not None else (mine[-1] if mine else None)
         out: list[Any] = [jobs_frame(mine), job.id if job else None, w]
         if job is None:
-            return [*out, "No jobs yet: start one in the Train tab.", "", gr.skip(), gr.skip(), "",
+            return [*out, "No jobs yet: start one in the Train tab.", "", gr.skip(), gr.skip(), gr.skip(), "",
                     *[gr.Button(interactive=False)] * 4, gr.Timer(active=active)]
         header = f"### Job {job.id}: {job.name} ({job.profile}), {ICONS.get(job.status, '')} {job.status}"
         if job.error:
@@ -165,7 +181,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
             gallery_value = [(path, caption) for path, (_, caption) in zip(staged, pictures, strict=True)]
         w.gallery = gallery_key
         log_text = "\n".join(own_log_lines(state, LOG_LINES))
-        return [*out, header, line, loss_frame(state), gallery_value, log_text,
+        return [*out, header, line, loss_frame(state), gallery_value, metrics_frame(state), log_text,
                 gr.Button(interactive=job.status in ("queued", "running")),
                 gr.Button(interactive=job.status in ("cancelled", "failed")),
                 gr.Button(interactive=bool(model_files(job))), gr.Button(interactive=job.log_path.is_file()),
@@ -204,8 +220,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
         return stage([job.log_path]) if job.log_path.is_file() else None
 
     inputs = [selected, watch]
-    outputs = [table, selected, watch, title, progress, loss, gallery, logs, cancel_btn, resume_btn, download_btn,
-               raw_btn, timer]
+    outputs = [table, selected, watch, title, progress, loss, gallery, metrics, logs, cancel_btn, resume_btn,
+               download_btn, raw_btn, timer]
     private = {"api_visibility": "private"}
     timer.tick(refresh, inputs, outputs, show_progress="hidden", concurrency_id="jobs-poll", concurrency_limit=4,
                **private)

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from autotrain_gradio.config import to_toml
 from autotrain_gradio.pipeline import PipelineResult
 from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles
 from autotrain_gradio.tasks import MODELS, TASKS
+from autotrain_gradio.ui import columns
 from autotrain_gradio.ui.actions import ActionError, AppContext, run_request
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
 from autotrain_gradio.ui.uploads import ACCEPTED, save_upload
@@ -118,11 +120,13 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
                 min_images = gr.Number(value=1, minimum=1, precision=0, label="Min images", elem_id="min-images")
             force = gr.Checkbox(value=False, label="Replace an earlier run of this name", elem_id="force")
 
+    chosen_cfg = profiles[chosen].build() if chosen else None
+    panel = columns.build(chosen_task, chosen_cfg)
     forms: dict[str, dict[str, gr.components.Component]] = {}
     groups: dict[str, gr.Group] = {}
     with gr.Accordion("Settings (from the profile; change what you need)", open=False, elem_id="settings"):
         for task in TASKS:
-            base = profiles[chosen].build() if chosen and task == chosen_task else MODELS[task]()
+            base = chosen_cfg if chosen_cfg is not None and task == chosen_task else MODELS[task]()
             with gr.Group(visible=task == chosen_task) as groups[task]:
                 forms[task] = build_form(task, base)
 
@@ -139,8 +143,10 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
             prof = get_profile(name or "", root)
         except ProfileError as err:
             return {description: f"❌ {err}", report: ""}
-        values = form_values(prof.task, prof.build())
+        cfg = prof.build()
+        values = form_values(prof.task, cfg)
         updates: dict = {description: prof.description, report: ""}  # an earlier result no longer applies
+        updates.update(panel.for_profile(prof.task, cfg))
         updates.update({groups[t]: gr.Group(visible=t == prof.task) for t in TASKS})
         updates.update({forms[prof.task][k]: v for k, v in values.items()})
         return updates
@@ -168,9 +174,17 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         values = {k: data[c] for k, c in forms[prof.task].items()}
         overrides = overrides_from_form(prof.task, values, prof.build())
         result = run_request(ctx, user, data[dataset_path] or "", prof.name, dataset_name=data[dataset_name] or "",
-                             overrides=overrides, min_images=int(data[min_images] or 1), force=bool(data[force]),
+                             overrides=overrides, column_mapping=panel.mapping(prof.task, data),
+                             min_images=int(data[min_images] or 1), force=bool(data[force]),
                              dry_run=dry_run)
         return {report: report_html(result, started=not dry_run), started_job: result.job_id}
+
+    def show_table(path: str, request: gr.Request) -> dict:
+        rows, names, note = columns.preview(ctx, ctx.access.user_of(request), path)
+        updates = {panel.rows: rows if rows is not None else pd.DataFrame(), panel.note: note}
+        if names:
+            updates.update(panel.for_table(names))
+        return updates
 
     def validate(data: dict, request: gr.Request) -> dict:
         return run(data, True, request)
@@ -178,17 +192,20 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     def start(data: dict, request: gr.Request) -> dict:
         return run(data, False, request)
 
-    inputs = {profile, dataset_path, dataset_name, min_images, force, *all_fields}
+    inputs = {profile, dataset_path, dataset_name, min_images, force, *all_fields, *panel.all_dropdowns}
     # The form resets only when a person picks a profile (or refreshes the list), never when the page load
     # re-sends the same choice: that would overwrite what they typed meanwhile.
-    form_outputs = [description, report, *groups.values(), *all_fields]
+    form_outputs = [description, report, *groups.values(), *all_fields, *panel.components]
     profile.input(on_profile, profile, form_outputs, api_visibility="private")
     refresh.click(on_refresh, profile, profile, api_visibility="private").then(
         on_profile, profile, form_outputs, api_visibility="private")
     app.load(on_refresh, profile, profile, api_visibility="private")
     dataset_path.input(lambda: "", None, report, api_visibility="private")  # a new dataset: the old result goes
+    table_outputs = [panel.rows, panel.note, *panel.all_dropdowns]
     upload.upload(on_upload, [upload, dataset_name], [dataset_path, report, upload], concurrency_id="dataset",
-                  api_name="upload_dataset")
+                  api_name="upload_dataset").then(show_table, dataset_path, table_outputs, api_visibility="private")
+    gr.on([dataset_path.blur, dataset_path.submit], show_table, dataset_path, table_outputs,
+          api_visibility="private")
     # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
     validate_btn.click(validate, inputs, [report, started_job],
                        concurrency_id="dataset", concurrency_limit=1, api_visibility="private")

@@ -27,7 +27,7 @@ from autotrain_gradio.tasks import MODELS
 from autotrain_gradio.ui.actions import ActionError, AppContext, cancel_job, resume_job
 from autotrain_gradio.ui.app import build_app
 from autotrain_gradio.ui.form import COMPUTED, form_fields, overrides_from_form
-from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, samples_of
+from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, metrics_frame, samples_of
 from autotrain_gradio.ui.train_tab import report_html
 from autotrain_gradio.ui.uploads import save_upload
 
@@ -165,6 +165,18 @@ def test_jobs_table_and_watch_read_events(tmp_path):
     frame = loss_frame(state)
     assert str(frame["step"].dtype) == "int64" and str(frame["loss"].dtype) == "float64"
     assert str(loss_frame(Watch().state)["loss"].dtype) == "float64"  # empty, yet numeric
+    # Evaluations: a metrics row per epoch, and the eval loss beside the training loss.
+    writer.emit("eval", step=2, epoch=1.0, metrics={"loss": 0.4, "accuracy": 0.5})
+    writer.emit("eval", step=4, epoch=2.0, metrics={"loss": 0.3, "accuracy": 0.75})
+    state = watch.read(job)
+    assert metrics_frame(state).to_dict("records") == [{"epoch": 1.0, "step": 2, "accuracy": 0.5, "loss": 0.4},
+                                                       {"epoch": 2.0, "step": 4, "accuracy": 0.75, "loss": 0.3}]
+    frame = loss_frame(state)
+    assert frame[frame["series"] == "eval"][["step", "loss"]].values.tolist() == [[2, 0.4], [4, 0.3]]
+    # A resumed attempt restarts at its checkpoint: history before it stays, what came after it is redone.
+    writer.emit("start", total_steps=4, step=2)
+    state = watch.read(job)
+    assert state.losses == [(1, 0.5), (2, 0.25)] and [e["step"] for e in state.evals] == [2]
     writer.close()
 
 
@@ -332,3 +344,34 @@ def test_browser_start_job_runs_to_completed(browser_page):
     assert json.loads(events[-1])["status"] == "completed"
     cfg = (root / "output" / "shapes" / "config.toml").read_text()
     assert "max_steps = 4\n" in cfg and "sample_steps = 1\n" in cfg  # the form's values went in as overrides
+
+
+@pytest.mark.browser
+def test_browser_table_preview_and_column_mapping(browser_page):
+    from playwright.sync_api import expect
+
+    page, root, data_root = browser_page
+    table = data_root / "reviews.csv"
+    table.write_text("review,stars\n" + "".join(f"text number {i},{i % 2}\n" for i in range(12)), encoding="utf-8")
+    page.get_by_role("tab", name="Train").click()
+    choose_profile(page, "TextClassification")
+    columns = page.locator("#columns")
+    expect(columns).to_be_visible(timeout=15_000)
+    page.locator("#dataset-path textarea").fill(str(table))
+    page.locator("#dataset-path textarea").press("Enter")
+    expect(page.locator("#table-note")).to_contain_text("12 rows, columns: review, stars", timeout=30_000)
+    expect(page.locator("#table-preview")).to_contain_text("text number 0")
+    for key, column in (("text_column", "review"), ("target_column", "stars")):
+        box = page.locator(f"#text-classification-{key}")
+        box.locator("input").click()
+        box.get_by_role("option", name=column, exact=True).click()
+        expect(box.locator("input")).to_have_value(column)
+    page.locator("#validate").click()
+    report = page.locator("#report")
+    expect(report).to_contain_text("Valid: reviews with profile TextClassification", timeout=60_000)
+    report.get_by_text("config.toml", exact=True).click()
+    expect(report).to_contain_text('text_column = "review"')
+    expect(report).to_contain_text('target_column = "stars"')
+    assert not (root / "output" / "reviews").exists()
+    choose_profile(page, "TinyFluxLORA")  # an image task has no column mapping: the panel goes
+    expect(columns).to_be_hidden(timeout=15_000)

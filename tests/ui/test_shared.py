@@ -41,6 +41,7 @@ def test_dataset_paths_outside_the_allowed_folders_are_refused_alike(tmp_path):
     (tmp_path / "data").mkdir()
     link.symlink_to("/etc")
     assert "outside the folders" in access.dataset_path_error(link, uploads)  # symlinks are followed first
+    assert access.dataset_path_error("stanfordnlp/imdb", uploads) is None  # a Hub dataset id is no server path
     space = Access.from_settings(tmp_path, space=True)
     assert space.dataset_path_error(tmp_path / "data", uploads).startswith("this Space trains on uploaded datasets")
 
