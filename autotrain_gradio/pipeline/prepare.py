@@ -69,7 +69,12 @@ def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool =
     if not reuse:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            if table is not None:
+            assets = getattr(report.data, "assets", None)
+            if assets:  # what the task reads, at the same relative paths (image tables: metadata + images)
+                for src, rel in assets:
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, tmp / rel)
+            elif table is not None:
                 write_table(table, tmp)
             for src, target in _targets(report, dest):
                 target = tmp / target.relative_to(dest)

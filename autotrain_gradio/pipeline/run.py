@@ -128,7 +128,7 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
     except ConfigError as err:
         cfg = None
         config_error = str(err)
-    if task.data_format == "table":
+    if task.data:  # the task's own reader checks its data: tables and image tables
         if cfg is None:
             result.errors.append(config_error)
             result.exit_code = EXIT_BAD_INPUT

@@ -226,5 +226,6 @@ def validate_table(source: str, profile: Profile, load: Any, cfg: Any, name: str
         report.warnings.append(f"profile {profile.name} works best with at least {profile.min_images} rows; "
                                f"found {rows}")
     _check_existing(paths, force, skip_copy, report)
-    _check_disk(sum(f.stat().st_size for f in table.files.values()), paths, profile, skip_copy, report)
+    files = [src for src, _ in getattr(report.data, "assets", None) or []] or list(table.files.values())
+    _check_disk(sum(f.stat().st_size for f in files), paths, profile, skip_copy, report)
     return report

@@ -22,8 +22,10 @@ from pydantic import Field, TypeAdapter, ValidationError
 from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
+from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
 from autotrain_gradio.tasks.tabular.config import TabularConfig
 from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
+from autotrain_gradio.tasks.text_regression.config import TextRegressionConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Task:
 
 _DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k in ("flux", "sdxl", "sd15")}
 
+_TABLE_UPLOADS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
+
 TASKS: dict[str, Task] = {
     "diffusion-lora": Task("diffusion-lora", "Diffusion LoRA (Flux / SDXL / SD1.5)", DiffusionLoraConfig,
                            "image-captions", "autotrain_gradio.tasks.diffusion.train:train", tiny=_DIFFUSION_TINY),
@@ -65,11 +69,17 @@ TASKS: dict[str, Task] = {
     "text-classification": Task("text-classification", "Text classification", TextClassificationConfig, "table",
                                 "autotrain_gradio.tasks.text_classification.train:train",
                                 data="autotrain_gradio.tasks.text_classification.data:load",
-                                uploads=(".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")),
+                                uploads=_TABLE_UPLOADS,
+                                tiny={"bert": "autotrain_gradio.tasks.text_classification.tiny:build_bert"}),
+    "text-regression": Task("text-regression", "Text regression", TextRegressionConfig, "table",
+                            "autotrain_gradio.tasks.text_regression.train:train",
+                            data="autotrain_gradio.tasks.text_regression.data:load", uploads=_TABLE_UPLOADS),
+    "image-regression": Task("image-regression", "Image regression", ImageRegressionConfig, "image-table",
+                             "autotrain_gradio.tasks.image_regression.train:train",
+                             data="autotrain_gradio.tasks.image_regression.data:load"),
     "tabular": Task("tabular", "Tabular classification / regression (scikit-learn, XGBoost + Optuna)", TabularConfig,
                     "table", "autotrain_gradio.tasks.tabular.train:train",
-                    data="autotrain_gradio.tasks.tabular.data:load",
-                    uploads=(".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")),
+                    data="autotrain_gradio.tasks.tabular.data:load", uploads=_TABLE_UPLOADS),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}

@@ -227,7 +227,8 @@ def read_table(source: str | Path, train_split: str = "train", valid_split: str 
             return _read_hub_or_disk(str(path), train_split, valid_split)
         files = _split_files(path)
         if "train" not in files:
-            tables = sorted(f.name for f in path.iterdir() if f.suffix.lower() in TABLE_EXTENSIONS)
+            tables = sorted(f.name for f in path.iterdir()  # not hidden ones: the prepared copy's manifest
+                            if f.suffix.lower() in TABLE_EXTENSIONS and not f.name.startswith("."))
             if len(tables) == 1:
                 files = {"train": path / tables[0]}
             else:

@@ -222,17 +222,19 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     ctx.extra["step"] = trainer.state.global_step
     if ctx.stop_requested:  # the callback saved a checkpoint; partly trained weights do not go to model/
         return {"checkpoint": get_last_checkpoint(str(ctx.paths.checkpoints_dir))}
-    best = trainer.state.best_model_checkpoint
-    if cfg.early_stopping_patience and best:
+    best = trainer.state.best_model_checkpoint if cfg.early_stopping_patience else None
+    if best:
         # Export the best evaluation, not the last (worse) weights; loaded the safe way, as above.
         trainer.model.load_state_dict(load_model(best).state_dict())
         ctx.log(f"exporting the best evaluation: step {trainer.state.best_global_step}, "
                 f"eval loss {trainer.state.best_metric:.4f}")
 
-    # --- final evaluation and export -----------------------------------------------------------------------
+    # --- final evaluation (unless the last epoch's is of these very weights) and export ---------------------
     metrics: dict[str, Any] = {"train_loss": round(float(result.training_loss), 6)}
     if evaluate:
-        final = eval_metrics(trainer.evaluate())
+        evals = [e for e in trainer.state.log_history if "eval_loss" in e]
+        done = evals and not best and evals[-1].get("step") == trainer.state.global_step
+        final = eval_metrics(evals[-1] if done else trainer.evaluate())
         metrics.update(final)
         if ctx.is_main:  # transformers' convention: eval_-prefixed names, plus the epoch
             results = {"epoch": round(float(trainer.state.epoch or 0.0), 4), "eval_samples": len(eval_dataset),

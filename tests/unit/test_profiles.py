@@ -4,8 +4,9 @@ import pytest
 
 from autotrain_gradio.profiles import SHIPPED_DIR, ProfileError, get_profile, list_profiles, load_profile_file
 
-CORE = ["Flux", "FluxLORA", "ImageClassification", "SD15-LoRA", "SDXL", "SDXL-LoRA", "TabularClassification",
-        "TabularRegression", "TextClassification", "TinyFluxLORA", "TinyImageClassification"]
+CORE = ["Flux", "FluxLORA", "ImageClassification", "ImageRegression", "SD15-LoRA", "SDXL", "SDXL-LoRA",
+        "TabularClassification", "TabularRegression", "TextClassification", "TextRegression", "TinyFluxLORA",
+        "TinyImageClassification", "TinyImageRegression", "TinyTextClassification", "TinyTextRegression"]
 NO_BASE_MODEL = {"tabular"}  # tasks that fit a model from scratch (scikit-learn / XGBoost): nothing to load
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.toml"))
 

@@ -1,0 +1,1 @@
+"""Image regression (one float per image) with the transformers Trainer on an image folder plus a metadata table."""

@@ -1,0 +1,75 @@
+"""Image-regression data, as AutoTrain reads it: a folder of images with a `metadata.jsonl` or `metadata.csv`
+whose rows give a `file_name` (relative to the metadata file) and a numeric target; optionally `train/` and
+`valid/` sub-folders, each with its own metadata. The same `load` validates the user's folder (read-only) and
+feeds the trainer from the prepared copy, which keeps the same relative layout (`assets`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+
+from autotrain_gradio.tasks.formats import (
+    DataError,
+    TableData,
+    check_no_missing,
+    check_numeric,
+    read_table,
+    require_column,
+    rows_text,
+    split_rows,
+)
+from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
+from autotrain_gradio.workspace import IMAGE_EXTENSIONS
+
+Sample = tuple[Path, float]  # (image file, target)
+
+
+@dataclass
+class ImageRegressionData:
+    table: TableData
+    train: list[Sample]
+    valid: list[Sample]
+    assets: list[tuple[Path, Path]] = field(default_factory=list)  # (file, path relative to the root) to copy
+
+    def summary(self) -> str:
+        targets = [y for _, y in self.train]
+        return (f"{len(self.train)} training / {len(self.valid)} validation images, target from {min(targets):g} "
+                f"to {max(targets):g} (mean {fmean(targets):.4g})")
+
+
+def _samples(table, metadata: Path, cfg: ImageRegressionConfig) -> list[Sample]:
+    require_column(table, "image_column", cfg.image_column)
+    require_column(table, "target_column", cfg.target_column)
+    check_no_missing(table, "image_column", cfg.image_column, "file name")
+    check_no_missing(table, "target_column", cfg.target_column, "target")
+    targets = check_numeric(table, "target_column", cfg.target_column)
+    paths = [metadata.parent / str(row[cfg.image_column]) for row in table.rows]
+    missing = [i for i, p in enumerate(paths, 1) if not p.is_file()]
+    if missing:
+        raise DataError(f"{metadata}: {len(missing)} image file{'s' if len(missing) > 1 else ''} in "
+                        f"'{cfg.image_column}' not found at {rows_text(missing)} (e.g. {paths[missing[0] - 1]}); "
+                        "file names are relative to the metadata file's folder")
+    odd = [i for i, p in enumerate(paths, 1) if p.suffix.lower() not in IMAGE_EXTENSIONS]
+    if odd:
+        raise DataError(f"{metadata}: '{cfg.image_column}' names files that are not images at {rows_text(odd)} "
+                        f"(e.g. {paths[odd[0] - 1].name}); use {', '.join(IMAGE_EXTENSIONS)}")
+    return list(zip(paths, targets, strict=True))
+
+
+def load(source: str | Path, cfg: ImageRegressionConfig, train_split: str = "train",
+         valid_split: str | None = None) -> ImageRegressionData:
+    """Read and check the folder; raises DataError (one line) for a missing metadata file or column, an empty or
+    non-numeric target, or an image file that is not there."""
+    root = Path(str(source)).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: image regression reads a folder of images with a metadata.jsonl or metadata.csv "
+                        f"('{cfg.image_column}' and '{cfg.target_column}' columns); give that folder")
+    data = read_table(root, train_split, valid_split)
+    train = _samples(data.train, data.files["train"], cfg)
+    valid = _samples(data.valid, data.files["valid"], cfg) if data.valid is not None else None
+    assets = [(f, f.relative_to(root)) for f in data.files.values()]
+    assets += [(p, p.relative_to(root)) for p, _ in train + (valid or [])]
+    if valid is None:
+        train, valid = split_rows(train, cfg.valid_split, cfg.seed)
+    return ImageRegressionData(data, train, valid, assets)

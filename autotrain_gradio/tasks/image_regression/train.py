@@ -1,0 +1,44 @@
+"""Image regression on the shared Trainer path: (image, number) samples -> the model's own image processor -> a
+one-output regression head (MSE loss) -> `hf_trainer.fit`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+from autotrain_gradio.tasks.common import RunContext
+from autotrain_gradio.tasks.hf_data import ImageDataset
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
+from autotrain_gradio.tasks.image_regression.data import load
+from autotrain_gradio.tasks.metrics import regression_metrics
+from autotrain_gradio.tiny import resolve_model
+
+USAGE = """
+from transformers import pipeline
+
+score = pipeline("image-classification", model="path/to/model", function_to_apply="none")
+print(score("image.jpg"))  # [{'label': 'target', 'score': <the predicted number>}]
+"""
+
+
+def train(cfg: ImageRegressionConfig, ctx: RunContext) -> dict[str, Any]:
+    """Train, evaluate and save an image regressor; returns {"model": path, "metrics": {...}}, or
+    {"checkpoint": path} when stopped early by a signal."""
+    data = load(cfg.data_dir, cfg)  # the prepared copy: the same layout as the user's folder
+    ctx.log(data.summary())
+    source = resolve_model(cfg.base_model)
+    processor = AutoImageProcessor.from_pretrained(source)
+
+    def load_model(path: str):
+        # One output, problem_type regression: the model's loss is MSE (ignore_mismatched_sizes drops a
+        # pretrained classification head).
+        return AutoModelForImageClassification.from_pretrained(
+            path, num_labels=1, problem_type="regression", id2label={0: "target"}, label2id={"target": 0},
+            ignore_mismatched_sizes=True)
+
+    card = ModelCard("image-classification", data.summary().capitalize() + ".", USAGE)
+    return fit(cfg, ctx, load_model=load_model, model_source=source,
+               train_dataset=ImageDataset(data.train, processor), eval_dataset=ImageDataset(data.valid, processor),
+               processing_class=processor, compute_metrics=regression_metrics, card=card)

@@ -1,0 +1,46 @@
+"""Text classification on the shared Trainer path: the table's (text, label) rows -> the base model's tokenizer
+-> a fresh sequence-classification head sized to the classes -> `hf_trainer.fit`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from autotrain_gradio.tasks.common import RunContext
+from autotrain_gradio.tasks.hf_data import TextDataset
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.metrics import classification_metrics
+from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
+from autotrain_gradio.tasks.text_classification.data import load
+from autotrain_gradio.tiny import resolve_model
+
+USAGE = """
+from transformers import pipeline
+
+classify = pipeline("text-classification", model="path/to/model")
+print(classify("I loved this film"))
+"""
+
+
+def train(cfg: TextClassificationConfig, ctx: RunContext) -> dict[str, Any]:
+    """Train, evaluate and save a text classifier; returns {"model": path, "metrics": {...}}, or
+    {"checkpoint": path} when stopped early by a signal."""
+    data = load(cfg.data_dir, cfg)  # the prepared copy: input/<name>/train.* (+ valid.*)
+    ctx.log(data.summary())
+    source = resolve_model(cfg.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    label2id = {name: i for i, name in enumerate(data.labels)}
+
+    def load_model(path: str):
+        # A fresh head sized to our classes (ignore_mismatched_sizes drops a pretrained one).
+        return AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(data.labels), label2id=label2id, id2label=dict(enumerate(data.labels)),
+            ignore_mismatched_sizes=True)
+
+    card = ModelCard("text-classification", f"Trained on {len(data.train)} training and {len(data.valid)} "
+                     f"validation rows.\n\nClasses ({len(data.labels)}): {', '.join(data.labels)}", USAGE)
+    return fit(cfg, ctx, load_model=load_model, model_source=source,
+               train_dataset=TextDataset(data.train, tokenizer, cfg.max_seq_length),
+               eval_dataset=TextDataset(data.valid, tokenizer, cfg.max_seq_length),
+               processing_class=tokenizer, compute_metrics=classification_metrics, card=card)
