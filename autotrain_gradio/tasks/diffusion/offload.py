@@ -52,7 +52,12 @@ class LayerStreamer:
             self.frozen[layer] = params
             for p in params:
                 home = p.data.to("cpu")
-                self.home[p] = home.pin_memory() if pin else home
+                if pin:  # page-locked memory copies to the GPU faster; when the OS refuses more, plain copies
+                    try:
+                        home = home.pin_memory()
+                    except RuntimeError:
+                        pin = False
+                self.home[p] = home
             self.loaded.add(layer)
             self.unload(layer)
             self.handles.append(layer.register_forward_pre_hook(self._before_forward))
