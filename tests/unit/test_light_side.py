@@ -44,6 +44,12 @@ def test_an_unknown_task_is_an_error_never_a_fallback():
      "timestep_sampling, guidance_scale only apply to model_type='flux' (this is sdxl): remove them"),
     ({"task": "diffusion-lora", "model_type": "flux", "noise_offset": 0.05},
      "noise_offset is for sdxl / sd15 (noise prediction); Flux trains by flow matching"),
+    ({"task": "diffusion-lora", "model_type": "sdxl", "blocks_to_swap": 8},
+     "blocks_to_swap only applies to model_type='flux' (this is sdxl): remove it"),
+    ({"task": "diffusion-full", "model_type": "flux", "blocks_to_swap": 8},
+     "blocks_to_swap streams frozen weights (LoRA); a full fine-tune trains every weight"),
+    ({"task": "diffusion-lora", "model_type": "flux", "blocks_to_swap": 8, "quantize_base": "float8"},
+     "blocks_to_swap streams bf16 or nf4 weights, not float8 ones"),
 ])
 def test_cross_field_rules_are_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
