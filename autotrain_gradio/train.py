@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outputs = get_task(cfg.task).load_train()(cfg, ctx) or {}
     except BaseException as err:  # noqa: BLE001 - reported, then re-raised as an exit code
-        reason = describe_error(err)
+        reason = describe_error(err, cfg.task)
         print(scrub(traceback.format_exc()), file=sys.stderr, flush=True)
         events.emit("end", status="failed", error=reason, step=ctx.extra.get("step", 0))
         events.close()

@@ -67,13 +67,19 @@ def resolve_precision(requested: str) -> str:
 
 
 OOM_ADVICE = ("out of GPU memory: lower batch_size or resolution, turn on gradient_checkpointing, use "
-              "quantize_base='nf4' or a smaller lora_rank, or set memory_preflight='adjust'")
+              "quantize_base='nf4' or a smaller lora_rank, move the text encoders off the GPU "
+              "(text_encoder_device='offload'), swap Flux blocks (blocks_to_swap), or set memory_preflight='adjust' "
+              "(or pick the FluxLORA-<N>GB profile of your card)")
+TRAINER_OOM_ADVICE = ("out of GPU memory: lower batch_size (raise gradient_accumulation to keep the effective batch), "
+                      "shorten the sequences (max_seq_length / block_size) or the images, turn on "
+                      "gradient_checkpointing where the task has it, or use a smaller base model")
 
 
-def describe_error(err: BaseException) -> str:
-    """One line for the `end` event: OOM gets the settings to change, everything else its type and message."""
+def describe_error(err: BaseException, task: str = "") -> str:
+    """One line for the `end` event: OOM gets the settings of that task to change, everything else its type and
+    message."""
     if type(err).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(err):
-        return OOM_ADVICE
+        return OOM_ADVICE if task.startswith("diffusion") or not task else TRAINER_OOM_ADVICE
     return scrub(f"{type(err).__name__}: {err}")
 
 
