@@ -178,6 +178,24 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and "error" in trial.user_attrs)
 
 
+class StoppedWithinTrial(Exception):
+    """A stop request seen by a library callback mid-trial: Optuna marks the trial failed without an error of ours,
+    so it does not count towards num_trials and --resume runs a fresh one in its place."""
+
+
+def stop_callback(ctx: RunContext) -> Any:
+    """An XGBoost callback that ends a trial at the next boosting round once a stop is requested."""
+    from xgboost.callback import TrainingCallback
+
+    class StopOnRequest(TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if ctx.stop_requested:
+                raise StoppedWithinTrial
+            return False
+
+    return StopOnRequest()
+
+
 def _dump(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     joblib.dump(obj, tmp)
@@ -219,8 +237,10 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
         trial.set_user_attr("params", {k: v for k, v in params.items() if k != "n_jobs"})
         model = estimator(cfg, schema, params)
         try:
-            if cfg.model == "xgboost":
+            if cfg.model == "xgboost":  # boosting rounds check for a stop request (and leave no trace in the model)
+                model.set_params(callbacks=[stop_callback(ctx)])
                 model.fit(xt, y_train, eval_set=[(xv, y_valid)], verbose=False)
+                model.set_params(callbacks=None)
             else:
                 model.fit(xt, y_train)
             p = predictions(model, xv, schema, MODELS[cfg.model].proba)
@@ -255,8 +275,12 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
             study.stop()
 
     if done < cfg.num_trials and not ctx.stop_requested:
-        study.optimize(run_trial, n_trials=cfg.num_trials - done, timeout=cfg.time_limit or None,
-                       callbacks=[after_trial], catch=(ValueError,), gc_after_trial=False)
+        try:
+            study.optimize(run_trial, n_trials=cfg.num_trials - done, timeout=cfg.time_limit or None,
+                           callbacks=[after_trial], catch=(ValueError,), gc_after_trial=False)
+        except StoppedWithinTrial:
+            ctx.log("stop requested: the running trial was interrupted (it is not counted and runs again on "
+                    "--resume); keeping the best model")
 
     # --- outputs: the best trial's model is already model.joblib ------------------------------------------------
     trials = study.get_trials(deepcopy=False)
