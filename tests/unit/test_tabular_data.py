@@ -4,6 +4,7 @@ values), and every bad input as one exact line with exit code 2 and the workspac
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,22 @@ def test_validation_labels_never_seen_in_training(tmp_path):
     write_csv(tmp_path / "d" / "valid.csv", [{**rows[0], "kind": "extreme"}], ["kind"])
     with pytest.raises(DataError, match=r"valid.csv: labels 'extreme' in 'kind' never occur in the training rows"):
         load(tmp_path / "d", TabularConfig(target_columns=["kind"]))
+
+
+def test_resume_fails_a_trial_a_killed_process_left_running_and_does_not_count_it(tmp_path):
+    from autotrain_gradio.events import NullWriter
+    from autotrain_gradio.tasks.common import RunContext
+    from autotrain_gradio.tasks.tabular.train import open_study
+    from autotrain_gradio.workspace import run_paths
+
+    cfg = TabularConfig(name="t", output_dir=str(tmp_path / "output" / "t"), target_columns=["label"])
+    Path(cfg.output_dir).mkdir(parents=True)
+    ctx = RunContext(cfg=cfg, paths=run_paths(cfg.output_dir), events=NullWriter(), resume=True)
+    study, done = open_study(cfg, ctx)
+    finished = study.ask()
+    study.tell(finished, 0.5)
+    study.ask()  # the process is killed here: this trial stays RUNNING in the file
+    study, done = open_study(cfg, ctx)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"] and done == 1
+    fresh, done = open_study(cfg, RunContext(cfg=cfg, paths=ctx.paths, events=NullWriter(), resume=False))
+    assert (len(fresh.trials), done) == (0, 0)  # a new run (no --resume) starts a new study
