@@ -142,7 +142,9 @@ def test_validation_labels_never_seen_in_training(tmp_path):
         load(tmp_path / "d", TabularConfig(target_columns=["kind"]))
 
 
-def test_resume_fails_a_trial_a_killed_process_left_running_and_does_not_count_it(tmp_path):
+def test_resume_loads_the_finished_trials_and_a_trial_cut_short_is_not_among_them(tmp_path):
+    import optuna
+
     from autotrain_gradio.events import NullWriter
     from autotrain_gradio.tasks.common import RunContext
     from autotrain_gradio.tasks.tabular.train import open_study
@@ -151,11 +153,11 @@ def test_resume_fails_a_trial_a_killed_process_left_running_and_does_not_count_i
     cfg = TabularConfig(name="t", output_dir=str(tmp_path / "output" / "t"), target_columns=["label"])
     Path(cfg.output_dir).mkdir(parents=True)
     ctx = RunContext(cfg=cfg, paths=run_paths(cfg.output_dir), events=NullWriter(), resume=True)
-    study, done = open_study(cfg, ctx)
-    finished = study.ask()
-    study.tell(finished, 0.5)
-    study.ask()  # the process is killed here: this trial stays RUNNING in the file
-    study, done = open_study(cfg, ctx)
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"] and done == 1
-    fresh, done = open_study(cfg, RunContext(cfg=cfg, paths=ctx.paths, events=NullWriter(), resume=False))
-    assert (len(fresh.trials), done) == (0, 0)  # a new run (no --resume) starts a new study
+    study, saved, done = open_study(cfg, ctx)
+    x = optuna.distributions.FloatDistribution(0, 1)
+    saved.add_trial(optuna.trial.create_trial(params={"x": 0.3}, distributions={"x": x}, value=0.5))
+    study.ask({"x": x})  # the process is killed in this trial: only the in-memory study knew it
+    study, saved, done = open_study(cfg, ctx)
+    assert [(t.state.name, t.params) for t in study.trials] == [("COMPLETE", {"x": 0.3})] and done == 1
+    study, saved, done = open_study(cfg, RunContext(cfg=cfg, paths=ctx.paths, events=NullWriter(), resume=False))
+    assert (len(study.trials), len(saved.trials), done) == (0, 0, 0)  # a new run (no --resume): a new study

@@ -4,8 +4,8 @@ model) whose hyperparameters Optuna tunes with AutoTrain's search spaces and met
 Each finished trial is a `step` event (step = trials done, total = num_trials, loss = the objective) and each new best
 an `eval` event, so the monitor, the loss plot, the ETA and the metrics panel work unchanged. The study lives in
 Optuna's own SQLite storage in the run folder (output/<name>/study.db): a stop request ends the study after the
-running trial and keeps the best model so far; `--resume` continues the same study up to num_trials, never running a
-finished trial again. No torch.
+running trial (XGBoost: at its next boosting round) and keeps the best model so far; `--resume` continues the same
+study up to num_trials, never running a finished trial again. No torch.
 """
 
 from __future__ import annotations
@@ -136,31 +136,30 @@ def predictions(model: Any, x: np.ndarray, schema: Schema, proba: bool) -> np.nd
 
 # --- the study ------------------------------------------------------------------------------------------------------
 
-def open_study(cfg: TabularConfig, ctx: RunContext) -> tuple[optuna.Study, int]:
-    """The run's study in output/<name>/study.db and how many of its trials are done. A fresh run starts a new
-    study; --resume loads it, and a trial a killed process left running is marked failed and run again."""
+def open_study(cfg: TabularConfig, ctx: RunContext) -> tuple[optuna.Study, optuna.Study, int]:
+    """(the study trials run in, the study in output/<name>/study.db, trials done). Trials run in memory and each
+    finished one is written to the SQLite study at once (Optuna's RDB storage commits a dozen times per trial and
+    re-reads every trial for each sampled parameter: a third of a short study's time). A fresh run starts a new
+    study; --resume loads the finished trials into the new in-memory one, so the sampler continues from them. A trial
+    cut short by a stop or a kill never reaches the file: it is not counted and runs again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     db = Path(cfg.output_dir) / "study.db"
     if not ctx.resume:
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             path.unlink(missing_ok=True)
-    study = optuna.create_study(storage=sqlite_storage(db, new=not db.exists()), study_name=STUDY_NAME,
+    saved = optuna.create_study(storage=sqlite_storage(db, new=not db.exists()), study_name=STUDY_NAME,
                                 direction="minimize", load_if_exists=True)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(trial.number, state=TrialState.FAIL)
-        ctx.log(f"trial {trial.number} was interrupted by a killed process; it is not counted and runs again",
-                "warning")
-    done = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+    previous = saved.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
     # A new seed per process: the resumed sampler must not replay the first process's random draws.
-    study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials))
-    return study, done
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=cfg.seed + len(previous)))
+    study.add_trials(previous)
+    return study, saved, sum(1 for t in previous if counted(t))
 
 
 def sqlite_storage(db: Path, new: bool) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage on SQLite, in WAL mode with synchronous=NORMAL: Optuna commits several times per trial,
-    and with the default settings each commit waits for the disk (most of our overhead over an in-memory study).
-    A killed process still loses nothing; only a power cut could lose the last commits. The schema-version check
-    (alembic, ~1 s) runs only on a study file an earlier process wrote."""
+    """Optuna's RDB storage on SQLite, in WAL mode with synchronous=NORMAL: a commit does not wait for the disk, and
+    a killed process still loses nothing (only a power cut could lose the last commit). The schema-version check
+    (alembic, about a second) runs only on a study file an earlier process wrote."""
     import sqlite3
 
     def connect() -> sqlite3.Connection:
@@ -223,7 +222,7 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
                                                        **schema.to_dict()}, indent=2), encoding="utf-8")
 
     # --- the study ------------------------------------------------------------------------------------------
-    study, done = open_study(cfg, ctx)
+    study, saved, done = open_study(cfg, ctx)
     metric = OBJECTIVE[schema.sub_task]
     ctx.extra["step"] = done
     ctx.events.start(total_steps=cfg.num_trials, step=done, config_digest=config_digest(cfg))
@@ -258,6 +257,7 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal done
         if counted(trial):
+            saved.add_trial(trial)  # on disk before anything reports it
             done += 1
             ctx.extra["step"] = done
         it_s, eta_s = clock.tick(done)
@@ -294,7 +294,7 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
     metrics = {"trial": best.number, **best.user_attrs["metrics"]}
     (model_dir / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     (model_dir / "best_params.json").write_text(json.dumps(best.user_attrs["params"], indent=2), encoding="utf-8")
-    study.trials_dataframe().to_csv(model_dir / "trials.csv", index=False)
+    saved.trials_dataframe().to_csv(model_dir / "trials.csv", index=False)
     write_model_card(model_dir / "README.md", cfg, schema, best.user_attrs["params"], metrics)
     ctx.log(f"best trial {best.number} of {done}: {metric}={best.value:.6f}; model saved to {model_dir}")
     outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "trials": done}
