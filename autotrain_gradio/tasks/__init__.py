@@ -21,11 +21,16 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
+from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
+from autotrain_gradio.tasks.object_detection.config import ObjectDetectionConfig
+from autotrain_gradio.tasks.sentence_transformers.config import SentenceTransformersConfig
+from autotrain_gradio.tasks.seq2seq.config import Seq2SeqConfig
 from autotrain_gradio.tasks.tabular.config import TabularConfig
 from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
 from autotrain_gradio.tasks.text_regression.config import TextRegressionConfig
+from autotrain_gradio.tasks.token_classification.config import TokenClassificationConfig
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,26 @@ TASKS: dict[str, Task] = {
     "tabular": Task("tabular", "Tabular classification / regression (scikit-learn, XGBoost + Optuna)", TabularConfig,
                     "table", "autotrain_gradio.tasks.tabular.train:train",
                     data="autotrain_gradio.tasks.tabular.data:load", uploads=_TABLE_UPLOADS),
+    "token-classification": Task("token-classification", "Token classification (NER)", TokenClassificationConfig,
+                                 "table", "autotrain_gradio.tasks.token_classification.train:train",
+                                 data="autotrain_gradio.tasks.token_classification.data:load",
+                                 uploads=_TABLE_UPLOADS),
+    "extractive-qa": Task("extractive-qa", "Extractive question answering", ExtractiveQAConfig, "table",
+                          "autotrain_gradio.tasks.extractive_qa.train:train",
+                          data="autotrain_gradio.tasks.extractive_qa.data:load",
+                          uploads=_TABLE_UPLOADS),
+    "seq2seq": Task("seq2seq", "Sequence to sequence (T5-style)", Seq2SeqConfig, "table",
+                    "autotrain_gradio.tasks.seq2seq.train:train", data="autotrain_gradio.tasks.seq2seq.data:load",
+                    uploads=_TABLE_UPLOADS, tiny={"t5": "autotrain_gradio.tasks.seq2seq.tiny:build_t5"}),
+    "sentence-transformers": Task("sentence-transformers", "Sentence embeddings (sentence-transformers)",
+                                  SentenceTransformersConfig, "table",
+                                  "autotrain_gradio.tasks.sentence_transformers.train:train",
+                                  data="autotrain_gradio.tasks.sentence_transformers.data:load",
+                                  uploads=_TABLE_UPLOADS),
+    "object-detection": Task("object-detection", "Object detection (DETR / YOLOS)", ObjectDetectionConfig,
+                             "image-table", "autotrain_gradio.tasks.object_detection.train:train",
+                             data="autotrain_gradio.tasks.object_detection.data:load",
+                             tiny={"yolos": "autotrain_gradio.tasks.object_detection.tiny:build_yolos"}),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}

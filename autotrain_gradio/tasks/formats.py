@@ -311,6 +311,40 @@ def check_numeric(table: Table, key: str, column: str) -> list[float]:
     return values
 
 
+def _decode(value: Any) -> Any:
+    """A CSV / TSV cell's text as the list or dict it writes: JSON, or Python's repr as pandas writes it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        import ast
+
+        try:
+            return ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return value
+
+
+def structured_column(table: Table, key: str, column: str, kind: type, example: str) -> list[Any]:
+    """A column whose cells hold lists (or dicts): JSON, JSONL, Parquet and Hub datasets give them as they are, CSV
+    and TSV cells as their text (`["a", "b"]` or `['a', 'b']`). Every cell decoded; the first that is not a `kind`
+    is one line naming its row, e.g. `example` of what to write."""
+    values = [_decode(v) for v in table.column(column)]
+    for i, value in enumerate(values, 1):
+        if not isinstance(value, kind):
+            what = "a list" if kind is list else "an object"
+            raise DataError(f"{table.source}: row {i} of column '{column}' ({key}) is not {what} (got "
+                            f"{_short_value(table.rows[i - 1].get(column))}); write each row as {what}, e.g. "
+                            f"{example}")
+    return values
+
+
+def _short_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def check_min_rows(table: Table, minimum: int) -> None:
     if len(table) < minimum:
         raise DataError(f"{table.source} has {len(table)} rows, fewer than the minimum {minimum}; add rows or lower "

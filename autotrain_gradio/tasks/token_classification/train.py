@@ -1,0 +1,86 @@
+"""Token classification on the shared Trainer path: words -> sub-word tokens with the label on each word's first
+token (the rest ignored, -100), a token-classification head sized to the tags, seqeval's entity metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
+
+from autotrain_gradio.tasks.common import RunContext
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.token_classification.config import TokenClassificationConfig
+from autotrain_gradio.tasks.token_classification.data import Row, load
+from autotrain_gradio.tiny import resolve_model
+
+IGNORE = -100  # the loss and the metrics skip these positions
+
+
+class WordDataset:
+    """(words, tag ids) rows as {"input_ids", "attention_mask", "labels"}: each word's first sub-word token carries
+    its tag, the others and the special tokens IGNORE. Needs a fast tokenizer (word_ids)."""
+
+    def __init__(self, rows: list[Row], tokenizer: Any, max_length: int):
+        self.rows, self.tokenizer, self.max_length = rows, tokenizer, max_length
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        words, tags = self.rows[index]
+        encoded = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.max_length)
+        labels, previous = [], None
+        for word in encoded.word_ids():
+            labels.append(IGNORE if word is None or word == previous else tags[word])
+            previous = word
+        return {**encoded, "labels": labels}
+
+
+def entity_metrics(names: list[str]):
+    """compute_metrics: seqeval's precision, recall and F1 over entities, and token accuracy, on the labelled
+    (first sub-word) positions."""
+    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    def compute(pred: Any) -> dict[str, float]:
+        predictions = np.asarray(pred.predictions).argmax(-1)
+        truth, guess = [], []
+        for p_row, l_row in zip(predictions, np.asarray(pred.label_ids), strict=True):
+            keep = l_row != IGNORE
+            truth.append([names[i] for i in l_row[keep]])
+            guess.append([names[i] for i in p_row[keep]])
+        return {"precision": float(precision_score(truth, guess, zero_division=0)),
+                "recall": float(recall_score(truth, guess, zero_division=0)),
+                "f1": float(f1_score(truth, guess, zero_division=0)),
+                "accuracy": float(accuracy_score(truth, guess))}
+
+    return compute
+
+
+def train(cfg: TokenClassificationConfig, ctx: RunContext) -> dict[str, Any]:
+    """Train a tagger on the prepared table; returns fit's outputs."""
+    data = load(cfg.data_dir, cfg)
+    ctx.log(data.summary())
+    source = resolve_model(cfg.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{cfg.base_model} has no fast tokenizer; token classification needs one to align tags "
+                         "with sub-words (pick a model with a tokenizer.json)")
+    label2id = {name: i for i, name in enumerate(data.labels)}
+
+    def load_model(path: str):
+        return AutoModelForTokenClassification.from_pretrained(
+            path, num_labels=len(data.labels), label2id=label2id, id2label=dict(enumerate(data.labels)),
+            ignore_mismatched_sizes=True)
+
+    usage = """from transformers import pipeline
+
+tag = pipeline("token-classification", model="path/to/model", aggregation_strategy="simple")
+print(tag("John lives in Paris"))"""
+    card = ModelCard("token-classification", f"Trained on {len(data.train)} rows ({len(data.valid)} held out); "
+                     f"tags: {', '.join(data.labels)}.", usage)
+    return fit(cfg, ctx, load_model=load_model, model_source=source,
+               train_dataset=WordDataset(data.train, tokenizer, cfg.max_seq_length),
+               eval_dataset=WordDataset(data.valid, tokenizer, cfg.max_seq_length), card=card,
+               compute_metrics=entity_metrics(data.labels), processing_class=tokenizer,
+               data_collator=DataCollatorForTokenClassification(tokenizer))
