@@ -15,8 +15,9 @@ from pathlib import Path
 
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.jobs import FINAL, STATUSES, Job, JobError, JobStore, cancel, resume, run_now, submit
+from autotrain_gradio.jobs.follow import monitor_job
 from autotrain_gradio.jobs.launch import parse_gpu_ids
-from autotrain_gradio.monitor import RESULT_CODES, monitor_job
+from autotrain_gradio.monitor import RESULT_CODES
 from autotrain_gradio.workspace import workspace_root
 
 EXIT_USAGE = 2

@@ -17,6 +17,10 @@ from typing import Any
 
 EVENT_TYPES = ("start", "step", "sample", "checkpoint", "eval", "log", "end")
 END_STATUSES = ("completed", "failed", "cancelled")
+# With AUTOTRAIN_EVENT_LINES=1 the trainer also prints each event to stdout behind this tag, so a backend whose
+# trainer runs where this workspace is out of reach (HF Jobs, a Ray cluster without a shared filesystem) can
+# rebuild events.jsonl from the log it streams (jobs/runs.py `relay_events`).
+EVENT_TAG = "@autotrain-event "
 
 
 TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN")
@@ -65,6 +69,7 @@ class EventWriter(TypedEvents):
     """Appends events to a JSONL file, one flushed line each. Safe to reopen: a resumed run appends."""
 
     def __init__(self, path: str | Path):
+        self.echo = os.environ.get("AUTOTRAIN_EVENT_LINES") == "1"
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
@@ -75,7 +80,10 @@ class EventWriter(TypedEvents):
         if type == "end" and fields.get("status") not in END_STATUSES:
             raise ValueError(f"end event needs status in {END_STATUSES}")
         event = {"t": round(time.time(), 3), "type": type, **fields}
-        self._fh.write(scrub(json.dumps(event, default=str)) + "\n")
+        line = scrub(json.dumps(event, default=str))
+        if self.echo:
+            print(EVENT_TAG + line, flush=True)
+        self._fh.write(line + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno()) if type in ("start", "end", "checkpoint") else None
         return event

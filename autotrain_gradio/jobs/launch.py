@@ -19,6 +19,9 @@ from typing import TextIO
 
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
+from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR, signal_group
+from autotrain_gradio.jobs.runs import file_size, poll_events
+from autotrain_gradio.jobs.secrets import SECRET_VARS
 from autotrain_gradio.tasks import load_config
 from autotrain_gradio.workspace import run_paths
 
@@ -70,10 +73,18 @@ def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: 
             *args]
 
 
-def trainer_env(gpu_ids: list[int] | None) -> dict[str, str]:
-    """The environment for a trainer: ours, with CUDA_VISIBLE_DEVICES narrowed to its GPUs when it has some."""
+def trainer_env(gpu_ids: list[int] | None, *, secrets: dict[str, str] | None = None,
+                launch_key: str | None = None) -> dict[str, str]:
+    """The environment for a trainer: ours, with CUDA_VISIBLE_DEVICES narrowed to its GPUs when it has some.
+    With `secrets` (a queued job: its submitter's), our own tokens are dropped and only those go in."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")  # train.log shows lines as they happen
+    if secrets is not None:
+        for var in SECRET_VARS:
+            env.pop(var, None)
+        env.update(secrets)
+    if launch_key:
+        env[LAUNCH_KEY_VAR] = launch_key
     if gpu_ids:
         # Our GPU numbers are positions among the GPUs this process sees; when CUDA_VISIBLE_DEVICES already
         # narrows them (e.g. "2,3"), position 0 is physical GPU 2, not 0.
@@ -83,76 +94,21 @@ def trainer_env(gpu_ids: list[int] | None) -> dict[str, str]:
 
 
 def spawn(config_path: str | Path, log_path: str | Path, *, gpu_ids: list[int] | None = None,
-          resume: bool = False) -> subprocess.Popen:
-    """Start a trainer in a new session (its own process group) with stdout+stderr appended to log_path."""
+          resume: bool = False, secrets: dict[str, str] | None = None,
+          launch_key: str | None = None) -> subprocess.Popen:
+    """Start a trainer in a new session (its own process group) with stdout+stderr appended to log_path; see
+    `trainer_env` for `secrets` and `launch_key`."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             trainer_command(config_path, num_processes=max(1, len(gpu_ids or [])), resume=resume),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=trainer_env(gpu_ids), start_new_session=True,
+            env=trainer_env(gpu_ids, secrets=secrets, launch_key=launch_key), start_new_session=True,
         )
 
 
-# --- processes ------------------------------------------------------------------------------------------------
-
-
-def pid_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux /proc), None if unknown or gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and ')': split after the last ')'.
-    rest = stat[stat.rfind(")") + 2:].split()
-    return int(rest[19]) if len(rest) > 19 else None
-
-
-def pid_alive(pid: int | None, start: int | None = None) -> bool:
-    """True if pid runs (not a zombie) and, when `start` is given, is the same process that started then."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists but belongs to someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat[stat.rfind(")") + 2:].startswith("Z"):
-            return False
-    except OSError:
-        return sys.platform != "linux"  # no /proc: trust os.kill
-    return start is None or pid_start_time(pid) == start
-
-
-def signal_group(pid: int, sig: int) -> bool:
-    """Send sig to the process group led by pid (the trainer's session). False if it is already gone."""
-    try:
-        os.killpg(pid, sig)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-
-
 # --- the --immediate path -------------------------------------------------------------------------------------
-
-
-def file_size(path: Path) -> int:
-    """Size of a regular file; 0 when it is missing or not a file."""
-    return path.stat().st_size if path.is_file() else 0
-
-
-def poll_events(tailer: EventTailer) -> list[dict]:
-    """New events, or none when the events file cannot be read (a watcher must not die of a broken run)."""
-    try:
-        return tailer.poll()
-    except OSError:
-        return []
 
 
 def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None, resume: bool = False,

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.jobs.launch import pid_start_time
+from autotrain_gradio.jobs.pids import pid_start_time
 from autotrain_gradio.workspace import jobs_db
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 FINAL = ("completed", "failed", "cancelled")
+BACKENDS = ("local", "ray", "hf-jobs")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,11 +46,24 @@ CREATE TABLE IF NOT EXISTS jobs (
     exit_code INTEGER,
     error TEXT NOT NULL DEFAULT '',
     cancel_requested REAL,         -- when `cancel` sent SIGTERM; SIGKILL follows after kill_grace seconds
-    kill_grace REAL NOT NULL DEFAULT 30,
-    owner TEXT NOT NULL DEFAULT ''   -- who submitted it (a Space's OAuth user, an --auth login); '' = local user
+    kill_grace REAL NOT NULL DEFAULT 30
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, queued_at, id);
+CREATE TABLE IF NOT EXISTS queues (
+    backend TEXT PRIMARY KEY,      -- local | ray | hf-jobs: each backend is a queue of its own
+    max_concurrent INTEGER NOT NULL DEFAULT 1
+);
 """
+
+# Columns added after the first release: (name, declaration). Older databases get them on open.
+_ADDED = [
+    ("backend", "TEXT NOT NULL DEFAULT 'local'"),
+    ("remote_id", "TEXT"),          # the backend's id for the run: Ray submission id, HF job id
+    ("launch_key", "TEXT"),         # set at claim, in the trainer's environment: finds it after a worker crash
+    ("secrets_id", "TEXT"),         # the handle the worker holds the submitter's secrets under (never the values)
+    ("options", "TEXT NOT NULL DEFAULT '{}'"),  # backend options (ray address, flavor ...), JSON
+    ("owner", "TEXT NOT NULL DEFAULT ''"),  # who submitted it (a Space's OAuth user, an --auth login); '' = local
+]
 
 
 @dataclass
@@ -80,6 +94,11 @@ class Job:
     error: str
     cancel_requested: float | None
     kill_grace: float
+    backend: str = "local"
+    remote_id: str | None = None
+    launch_key: str | None = None
+    secrets_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     owner: str = ""
 
     @property
@@ -110,6 +129,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
     data["gpu_ids"] = json.loads(data["gpu_ids"]) if data["gpu_ids"] is not None else None
     data["assigned_gpus"] = json.loads(data["assigned_gpus"])
     data["resume"] = bool(data["resume"])
+    data["options"] = json.loads(data["options"])
     return Job(**data)
 
 
@@ -126,8 +146,13 @@ class JobStore:
         self._use_wal()
         self.conn.executescript(_SCHEMA)
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(jobs)")}
-        if "owner" not in have:  # a store made before jobs had owners: they all belong to the local user
-            self.conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        for name, decl in _ADDED:
+            if name not in have:
+                try:
+                    self.conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as err:  # another process added it a moment ago
+                    if "duplicate column" not in str(err):
+                        raise
 
     def _use_wal(self) -> None:
         # Switching a new database to WAL needs a moment alone with it, and SQLite answers "database is locked"
@@ -175,30 +200,64 @@ class JobStore:
     # --- writing ---------------------------------------------------------------------------------------------
 
     def add(self, *, name: str, profile: str, config_path: str | Path, output_dir: str | Path,
-            gpu_ids: list[int] | None = None, num_gpus: int = 1, max_concurrent: int = 1,
-            resume: bool = False, kill_grace: float = 30.0, running_pid: int | None = None, owner: str = "") -> Job:
-        """Append a queued job and return it. With `running_pid`, the row starts as running under that process
-        (a foreground run that the queue must count and `train list` must show, but no worker may launch)."""
+            gpu_ids: list[int] | None = None, num_gpus: int = 1, max_concurrent: int | None = None,
+            resume: bool = False, kill_grace: float = 30.0, running_pid: int | None = None,
+            backend: str = "local", options: dict[str, Any] | None = None, secrets_id: str | None = None,
+            owner: str = "") -> Job:
+        """Append a queued job and return it. `max_concurrent`, when given, becomes the setting of the backend's
+        queue (see `set_max_concurrent`). With `running_pid`, the row starts as running under that process (a
+        foreground run that the queue must count and `train list` must show, but no worker may launch)."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         now = time.time()
         status, started = ("running", now) if running_pid else ("queued", None)
         pid_start = pid_start_time(running_pid) if running_pid else None
-        cur = self.conn.execute(
-            "INSERT INTO jobs (name, profile, status, gpu_ids, num_gpus, max_concurrent, config_path, output_dir,"
-            " resume, created, queued_at, kill_grace, started, pid, pid_start, owner) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, profile, status, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
-             max(1, max_concurrent), str(Path(config_path).resolve()), str(Path(output_dir).resolve()), int(resume),
-             now, now, kill_grace,
-             started, running_pid, pid_start, owner),
-        )
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if max_concurrent is not None:
+                self._set_max_concurrent(backend, max_concurrent)
+            cur = self.conn.execute(
+                "INSERT INTO jobs (name, profile, status, gpu_ids, num_gpus, max_concurrent, config_path, output_dir,"
+                " resume, created, queued_at, kill_grace, started, pid, pid_start, backend, options, secrets_id, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, profile, status, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
+                 self.max_concurrent(backend), str(Path(config_path).resolve()), str(Path(output_dir).resolve()),
+                 int(resume), now, now, kill_grace, started, running_pid, pid_start, backend,
+                 json.dumps(options or {}), secrets_id, owner),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
         return self.get(cur.lastrowid)  # type: ignore[return-value]
+
+    # --- queue settings --------------------------------------------------------------------------------------
+
+    def max_concurrent(self, backend: str = "local") -> int:
+        """How many jobs of this backend's queue may run at once (1 until someone sets it)."""
+        row = self.conn.execute("SELECT max_concurrent FROM queues WHERE backend = ?", (backend,)).fetchone()
+        return int(row[0]) if row else 1
+
+    def set_max_concurrent(self, backend: str, value: int) -> None:
+        """Set the queue's max-concurrent; it applies to every job of that backend from the next launch on."""
+        self._set_max_concurrent(backend, value)
+
+    def _set_max_concurrent(self, backend: str, value: int) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if int(value) < 1:
+            raise ValueError(f"max_concurrent must be 1 or more, got {value}")
+        self.conn.execute("INSERT INTO queues (backend, max_concurrent) VALUES (?, ?) ON CONFLICT(backend)"
+                          " DO UPDATE SET max_concurrent = excluded.max_concurrent", (backend, int(value)))
+
+    # --- writing ---------------------------------------------------------------------------------------------
 
     def update(self, job_id: int, *, where_status: str | None = None, **values: Any) -> bool:
         """Set columns of one job; with `where_status` only if it still has that status. True if a row changed."""
         bad = set(values) - set(_COLUMNS) - {"id"}
         if bad or "id" in values:
             raise ValueError(f"unknown job columns: {sorted(bad | ({'id'} & set(values)))}")
-        for key in ("gpu_ids", "assigned_gpus"):
+        for key in ("gpu_ids", "assigned_gpus", "options"):
             if key in values and values[key] is not None:
                 values[key] = json.dumps(values[key])
         sets = ", ".join(f"{k} = ?" for k in values)  # keys checked against the dataclass above
@@ -208,25 +267,27 @@ class JobStore:
             params.append(where_status)
         return self.conn.execute(sql, params).rowcount == 1
 
-    def claim(self, free_gpus: list[int] | None) -> Job | None:
-        """Atomically move the head of the queue to 'running' if it may start now, and return it.
+    def claim(self, free_gpus: list[int] | None, backend: str = "local", launch_key: str | None = None) -> Job | None:
+        """Atomically move the head of the backend's queue to 'running' if it may start now, and return it.
 
-        It may start when fewer than its max_concurrent jobs run and its GPUs are free: its own `gpu_ids`, or
-        `num_gpus` of `free_gpus` (None: the machine has no GPUs, jobs run on the CPU). Strict FIFO: when the
-        head must wait, nothing behind it jumps ahead.
+        It may start when fewer than the queue's max-concurrent jobs run and, on the local backend, its GPUs are
+        free: its own `gpu_ids`, or `num_gpus` of `free_gpus` (None: no GPUs, jobs run on the CPU). Remote
+        backends leave GPUs to the cluster. Strict FIFO: when the head must wait, nothing behind it jumps ahead.
+        `launch_key` is recorded with the claim; the launcher puts it in the trainer's environment.
         """
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            row = self.conn.execute(
-                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1").fetchone()
+            row = self.conn.execute("SELECT * FROM jobs WHERE status = 'queued' AND backend = ?"
+                                    " ORDER BY queued_at, id LIMIT 1", (backend,)).fetchone()
             if row is None:
                 self.conn.execute("COMMIT")
                 return None
             job = _row_to_job(row)
-            running = self.conn.execute("SELECT assigned_gpus FROM jobs WHERE status = 'running'").fetchall()
+            running = self.conn.execute("SELECT assigned_gpus FROM jobs WHERE status = 'running' AND backend = ?",
+                                        (backend,)).fetchall()
             busy = {g for (gpus,) in running for g in json.loads(gpus)}
             gpus: list[int] = []
-            if free_gpus is not None:
+            if free_gpus is not None and backend == "local":
                 free = [g for g in free_gpus if g not in busy]
                 if job.gpu_ids is not None:
                     gpus = list(job.gpu_ids)
@@ -236,14 +297,14 @@ class JobStore:
                     ok = len(gpus) == min(job.num_gpus, len(free_gpus))
             else:
                 ok = True
-            if len(running) >= job.max_concurrent or not ok:
+            if len(running) >= self.max_concurrent(backend) or not ok:
                 self.conn.execute("COMMIT")
                 return None
             self.conn.execute(
                 "UPDATE jobs SET status = 'running', started = ?, assigned_gpus = ?, pid = NULL, pid_start = NULL,"
-                " finished = NULL, exit_code = NULL, error = '', cancel_requested = NULL"
-                " WHERE id = ? AND status = 'queued'",
-                (time.time(), json.dumps(gpus), job.id),
+                " finished = NULL, exit_code = NULL, error = '', cancel_requested = NULL, remote_id = NULL,"
+                " launch_key = ? WHERE id = ? AND status = 'queued'",
+                (time.time(), json.dumps(gpus), launch_key, job.id),
             )
             self.conn.execute("COMMIT")
         except BaseException:
@@ -252,26 +313,30 @@ class JobStore:
         return self.get(job.id)
 
     def finish(self, job_id: int, status: str, *, error: str = "", exit_code: int | None = None,
-               last_step: int | None = None, total_steps: int | None = None) -> bool:
-        """Record a running job's end once; a second caller (worker vs. cancel vs. monitor) changes nothing."""
+               last_step: int | None = None, total_steps: int | None = None, finished: float | None = None) -> bool:
+        """Record a running job's end once; a second caller (worker vs. cancel vs. monitor) changes nothing.
+        `finished` is when the trainer ended (its `end` event), not when somebody noticed; default now."""
         if status not in FINAL:
             raise ValueError(f"final status must be one of {FINAL}, got {status!r}")
-        values: dict[str, Any] = {"status": status, "error": error, "exit_code": exit_code, "finished": time.time()}
+        values: dict[str, Any] = {"status": status, "error": error, "exit_code": exit_code,
+                                  "finished": finished or time.time()}
         if last_step is not None:
             values["last_step"] = last_step
         if total_steps is not None:
             values["total_steps"] = total_steps
         return self.update(job_id, where_status="running", **values)
 
-    def requeue(self, job_id: int, *, resume: bool = True) -> bool:
-        """Put a cancelled or failed job at the back of the queue (with --resume by default)."""
+    def requeue(self, job_id: int, *, resume: bool = True, secrets_id: str | None = None) -> bool:
+        """Put a cancelled or failed job at the back of the queue (with --resume by default), with the secrets
+        handle of whoever asked (a resumed job runs with the resumer's token, not a stale one)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             changed = self.conn.execute(
                 "UPDATE jobs SET status = 'queued', resume = ?, queued_at = ?, started = NULL, finished = NULL,"
-                " pid = NULL, pid_start = NULL, exit_code = NULL, error = '', cancel_requested = NULL"
+                " pid = NULL, pid_start = NULL, exit_code = NULL, error = '', cancel_requested = NULL,"
+                " remote_id = NULL, launch_key = NULL, secrets_id = ?"
                 " WHERE id = ? AND status IN ('cancelled', 'failed')",
-                (int(resume), time.time(), int(job_id)),
+                (int(resume), time.time(), secrets_id, int(job_id)),
             ).rowcount
             self.conn.execute("COMMIT")
         except BaseException:

@@ -111,7 +111,7 @@ def run_batch_pipeline(request: RunRequest | str | None = None, *, stream: TextI
     jobs = [r.job_id for r in batch.results if r.job_id is not None]
     if req.monitor and jobs:
         from autotrain_gradio.jobs import JobStore
-        from autotrain_gradio.monitor import monitor_batch
+        from autotrain_gradio.jobs.follow import monitor_batch
 
         root = workspace_root(req.workspace or None)
         monitor_batch(root, jobs, stream or sys.stdout)

@@ -243,7 +243,7 @@ def _train(result: PipelineResult, paths: RunPaths, gpu_ids: Any, immediate: boo
         result.add("train", True, f"queued as job {job.id}")
         _say(stream, f"🚀 train     queued as job {job.id}; follow it with: autotrain train monitor --job {job.id}")
         if monitor:
-            from autotrain_gradio.monitor import monitor_job
+            from autotrain_gradio.jobs.follow import monitor_job
 
             code = monitor_job(paths.root, job.id, stream or sys.stdout)
             result.exit_code = code

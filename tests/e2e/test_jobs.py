@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from autotrain_gradio.cli import main as cli_main
 from autotrain_gradio.config import save_config
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs import JobStore, cancel, ensure_worker, resume, submit, worker_pid
-from autotrain_gradio.jobs.launch import pid_alive, run_foreground
-from autotrain_gradio.monitor import monitor_job
+from autotrain_gradio.jobs.follow import monitor_job
+from autotrain_gradio.jobs.launch import run_foreground
+from autotrain_gradio.jobs.pids import pid_alive
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 
 
@@ -34,16 +34,6 @@ def _one_thread(monkeypatch):
     # Workers and trainers inherit this: two shared cores, several processes at once.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def toy_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy") / "colours"
-    for name, rgb in {"red": (220, 30, 30), "blue": (30, 40, 220)}.items():
-        (root / name).mkdir(parents=True)
-        for i in range(6):
-            Image.new("RGB", (32, 32), rgb).save(root / name / f"{i}.png")
-    return root
 
 
 def _config(ws: Path, name: str, data_dir: Path, **overrides) -> Path:

@@ -9,17 +9,9 @@ import subprocess
 
 from autotrain_gradio.events import RunState
 from autotrain_gradio.jobs import JobStore
-from autotrain_gradio.jobs.launch import pid_start_time
-from autotrain_gradio.monitor import (
-    Follower,
-    batch_line,
-    follow,
-    format_eta,
-    format_loss,
-    monitor_batch,
-    monitor_job,
-    progress_line,
-)
+from autotrain_gradio.jobs.follow import monitor_batch, monitor_job
+from autotrain_gradio.jobs.pids import pid_start_time
+from autotrain_gradio.monitor import Follower, batch_line, follow, format_eta, format_loss, progress_line
 
 
 class Terminal(io.StringIO):

@@ -15,7 +15,8 @@ import pytest
 
 from autotrain_gradio.events import EventWriter
 from autotrain_gradio.jobs import JobStore, Worker, cancel, settle, trainer_command
-from autotrain_gradio.jobs.launch import pid_alive, pid_start_time, visible_gpus
+from autotrain_gradio.jobs.launch import visible_gpus
+from autotrain_gradio.jobs.pids import pid_alive, pid_start_time
 
 
 def _add(store: JobStore, name: str, tmp_path, **kw):
