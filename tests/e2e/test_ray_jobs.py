@@ -97,7 +97,8 @@ def test_two_jobs_complete_on_ray_and_a_third_is_cancelled_with_its_checkpoint(r
         assert [e["type"] for e in events][-1] == "end" and events[-1]["status"] == "completed"
         assert final.finished == events[-1]["t"]  # the job's finish time is its trainer's end time
         assert (Path(final.output_dir) / "model" / "config.json").is_file()
-        assert "trainer pid" in final.log_path.read_text()  # Ray's log of the run, mirrored into train.log
+        log = final.log_path.read_text()  # Ray's log of the run, mirrored into train.log
+        assert f"Running entrypoint for job {final.remote_id}" in log and "model saved to" in log
     assert cli_main(["--workspace", str(ws), "train", "list"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert [(r[1], r[3]) for r in rows] == [("ray0", "completed"), ("ray1", "completed"), ("raylong", "cancelled")]
