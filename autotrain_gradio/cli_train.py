@@ -14,7 +14,19 @@ import time
 from pathlib import Path
 
 from autotrain_gradio.config import ConfigError
-from autotrain_gradio.jobs import FINAL, STATUSES, Job, JobError, JobStore, cancel, resume, run_now, submit
+from autotrain_gradio.jobs import (
+    BACKENDS,
+    FINAL,
+    STATUSES,
+    Job,
+    JobError,
+    JobStore,
+    cancel,
+    resume,
+    run_now,
+    submit,
+    supervise,
+)
 from autotrain_gradio.jobs.follow import monitor_job
 from autotrain_gradio.jobs.launch import parse_gpu_ids
 from autotrain_gradio.monitor import RESULT_CODES
@@ -64,6 +76,7 @@ def job_table(jobs: list[Job]) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     store = JobStore(_root(args))
     try:
+        supervise(_root(args), store)  # a dead worker is revived, a vanished trainer's job settled, before we show
         jobs = store.list(tuple(args.status) if args.status else None)
     finally:
         store.close()
@@ -137,8 +150,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     root = _root(args)
     if args.immediate:
         return run_now(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus)[1]
+    if args.backend != "local" and args.immediate:
+        raise JobError(f"--immediate runs the trainer here; drop it or drop --backend {args.backend}")
     job = submit(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus,
-                 max_concurrent=args.max_concurrent)
+                 max_concurrent=args.max_concurrent, backend=args.backend,
+                 options={"ray_address": args.ray_address, "flavor": args.hf_flavor})
     print(f"queued as job {job.id}; follow it with: autotrain train monitor --job {job.id}")
     return monitor_job(root, job.id, sys.stdout) if args.monitor else 0
 
@@ -192,6 +208,10 @@ def add_train_commands(subparsers) -> None:
     p.add_argument("--config", required=True, help="output/<name>/config.toml")
     p.add_argument("--profile", default="", help="profile name to show in `train list`")
     p.add_argument("--gpu-ids", default=None, help="comma-separated GPU ids (default: free GPUs)")
-    p.add_argument("--max-concurrent", type=int, default=1, help="jobs running at once (default 1)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="jobs of this backend's queue running at once; stays until changed (default: as it is, 1)")
+    p.add_argument("--backend", choices=BACKENDS, default="local", help="where the job runs (default local)")
+    p.add_argument("--ray-address", default=None, help="Ray dashboard address (default: RAY_ADDRESS)")
+    p.add_argument("--hf-flavor", default=None, help="Hugging Face Jobs hardware (default a10g-small)")
     p.add_argument("--immediate", action="store_true", help="run in the foreground instead of queueing")
     p.add_argument("--monitor", action="store_true", help="follow the job until it ends")

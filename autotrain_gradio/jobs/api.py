@@ -47,10 +47,13 @@ def _pass_secrets(workspace: Path, secrets: dict[str, str], start_worker: bool, 
         LOCAL_SECRETS[secrets_id] = dict(secrets)
         return secrets_id
     deadline = time.monotonic() + timeout
+    next_start = 0.0
     while not hand_over(workspace, secrets_id, secrets):
         if time.monotonic() > deadline:
             raise JobError(f"no worker took the job's token within {timeout:g} s; see {workspace}/logs/worker.log")
-        ensure_worker(workspace)
+        if time.monotonic() >= next_start:  # a new worker needs a moment to start listening: don't pile them up
+            ensure_worker(workspace)
+            next_start = time.monotonic() + 5.0
         time.sleep(0.1)
     return secrets_id
 

@@ -38,7 +38,13 @@ class RunRequest(BaseModel):
                              batch=False)
     min_images: int = _opt(1, "refuse datasets with fewer images (or table rows)", ge=1)
     gpu_ids: str = _opt("", 'GPUs to use, e.g. "0,1" (default: free GPUs)')
-    max_concurrent: int = _opt(1, "jobs of this queue running at once", ge=1, le=64)
+    max_concurrent: int | None = _opt(None, "jobs of this backend's queue running at once; a setting of the queue "
+                                      "that stays until changed (default: as it is, 1 at first)", ge=1, le=64)
+    backend: Literal["local", "ray", "hf-jobs"] = _opt(
+        "local", "where the job runs: local (processes here), ray (a Ray cluster, Job Submission API), hf-jobs "
+        "(Hugging Face Jobs)")
+    ray_address: str = _opt("", "the Ray cluster's dashboard address, e.g. http://HOST:8265 (default: RAY_ADDRESS)")
+    hf_flavor: str = _opt("", "Hugging Face Jobs hardware, e.g. a10g-small, l4x1, a100-large (default a10g-small)")
     column_mapping: dict[str, Any] = _opt({}, "table columns, AutoTrain's keys: "
                                           "text_column=review,target_column=label (a list: target_columns=a|b)")
     train_split: str = _opt("train", "split to train on (Hub / save_to_disk datasets)")
@@ -90,10 +96,22 @@ class RunRequest(BaseModel):
             raise ValueError("dry_run and immediate together: a dry run writes nothing and trains nothing; drop one")
         if self.skip_copy and self.force and not self.dataset_path and not (self.datasets_dir or self.dataset_paths):
             raise ValueError("skip_copy and force need a dataset")
+        if self.immediate and self.backend != "local":
+            raise ValueError(f"immediate runs the trainer here in the foreground; with backend {self.backend} drop "
+                             "--immediate (or use --backend local)")
+        if self.ray_address and self.backend != "ray":
+            raise ValueError(f"ray_address is for backend ray, but backend is {self.backend}; add --backend ray")
+        if self.hf_flavor and self.backend != "hf-jobs":
+            raise ValueError(f"hf_flavor is for backend hf-jobs, but backend is {self.backend}; add --backend hf-jobs")
         if self.valid_split and self.valid_split == self.train_split:
             raise ValueError(f"valid_split and train_split are both '{self.train_split}': validating on the "
                              "training rows measures nothing; pick another split or leave valid_split empty")
         return self
+
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """What the job store keeps for the backend (addresses, hardware; never secrets)."""
+        return {"ray_address": self.ray_address or None, "flavor": self.hf_flavor or None}
 
     @property
     def layers(self) -> tuple[dict[str, Any], ...]:

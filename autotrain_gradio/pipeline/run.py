@@ -221,15 +221,15 @@ def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | 
         _say(stream, f"✅ prepared. Review {paths.config}, then train it with: "
                      f"autotrain train start --config {paths.config}")
         return result
-    return _train(result, paths, req.gpu_ids, req.immediate, req.monitor, req.max_concurrent, stream, log)
+    return _train(result, paths, req, stream, log)
 
 
-def _train(result: PipelineResult, paths: RunPaths, gpu_ids: Any, immediate: bool, monitor: bool,
-           max_concurrent: int, stream: TextIO | None, log: Any) -> PipelineResult:
+def _train(result: PipelineResult, paths: RunPaths, req: RunRequest, stream: TextIO | None, log: Any) -> PipelineResult:
     from autotrain_gradio import jobs
 
-    gpus = parse_gpu_ids(gpu_ids)
-    if immediate:
+    gpus = parse_gpu_ids(req.gpu_ids)
+    monitor = req.monitor
+    if req.immediate:
         _say(stream, f"🚀 train     {result.name} in the foreground (Ctrl-C stops it after a checkpoint)")
         job, code = jobs.run_now(paths.root, name=result.name, profile=result.profile, config_path=paths.config,
                                  gpu_ids=gpus, monitor=monitor or stream is not None, stream=stream or sys.stdout)
@@ -237,10 +237,17 @@ def _train(result: PipelineResult, paths: RunPaths, gpu_ids: Any, immediate: boo
         result.add("train", code == 0, f"job {job.id} {job.status}, trainer exit code {code}"
                    + (f": {job.error}" if job.error else ""))
     else:
-        job = jobs.submit(paths.root, name=result.name, profile=result.profile, config_path=paths.config,
-                          gpu_ids=gpus, max_concurrent=max_concurrent)
+        try:
+            job = jobs.submit(paths.root, name=result.name, profile=result.profile, config_path=paths.config,
+                              gpu_ids=gpus, max_concurrent=req.max_concurrent, backend=req.backend,
+                              options=req.backend_options)
+        except jobs.JobError as err:  # the backend cannot be used from here: one line, exit 2
+            result.exit_code = EXIT_BAD_INPUT
+            result.add("train", False, str(err))
+            _say(stream, f"❌ train     {err}")
+            return result
         result.job_id = job.id
-        result.add("train", True, f"queued as job {job.id}")
+        result.add("train", True, f"queued as job {job.id}" + (f" on {req.backend}" if req.backend != "local" else ""))
         _say(stream, f"🚀 train     queued as job {job.id}; follow it with: autotrain train monitor --job {job.id}")
         if monitor:
             from autotrain_gradio.jobs.follow import monitor_job

@@ -222,3 +222,62 @@ def test_run_foreground_returns_the_trainer_exit_code_and_keeps_its_output(tmp_p
     log = config.parent / "log" / "train.log"
     assert "IsADirectoryError" in log.read_text()
     assert out.getvalue().splitlines()[-1] == f"❌ fg: failed: see {log} (exit code 1)"
+
+
+def test_a_dead_worker_is_revived_by_train_list_and_no_job_stays_stuck(workspace, toy_data, capsys):
+    ws = workspace
+    victim = submit(ws, name="victim", profile="p", config_path=_config(ws, "victim", toy_data, max_steps=2000))
+    store = JobStore(ws)
+    _wait(lambda: store.get(victim.id).pid, 60, "the first trainer to start")
+    later = submit(ws, name="later", profile="p", config_path=_fast_fail_config(ws, "later"))  # the worker is busy
+    worker, trainer = worker_pid(ws), store.get(victim.id).pid
+    os.kill(worker, signal.SIGKILL)
+    os.killpg(trainer, signal.SIGKILL)
+    _wait(lambda: worker_pid(ws) is None and not pid_alive(trainer), 10, "worker and trainer to die")
+    assert [j.status for j in store.list()] == ["running", "queued"]  # what nobody would fix before
+
+    assert cli_main(["--workspace", str(ws), "train", "list"]) == 0
+    rows = [line.split()[:4] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows[0] == [str(victim.id), "victim", "p", "failed"]
+    assert store.get(victim.id).error == f"trainer process disappeared (pid {trainer})"
+    _wait(lambda: store.get(later.id).done, 60, "the queued job to run (only a revived worker would run it)")
+    assert store.get(later.id).status == "failed" and "IsADirectoryError" in store.get(later.id).error
+    store.close()
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+TOKEN_SUBMITTER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from autotrain_gradio.jobs import submit
+    ws, name = Path(sys.argv[1]), sys.argv[2]
+    print(submit(ws, name=name, profile="p", config_path=ws / "output" / name / "config.toml", max_concurrent=3).id)
+""")
+
+
+def test_each_trainer_sees_only_its_submitters_token(workspace, toy_data, monkeypatch):
+    ws = workspace
+    monkeypatch.setenv("HF_TOKEN", "hf_worker_owner_token")  # the worker starts with this one: no trainer gets it
+    ensure_worker(ws)
+    tokens = {"alice": "hf_alice_token_1", "bob": "hf_bob_token_2", "anon": ""}
+    ids = {}
+    for who, token in tokens.items():
+        _config(ws, who, toy_data, max_steps=2000)
+        env = {**os.environ, "HF_TOKEN": token}
+        out = subprocess.run([sys.executable, "-c", TOKEN_SUBMITTER, str(ws), who], env=env, capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        ids[who] = int(out.split()[-1])
+    store = JobStore(ws)
+    pids = _wait(lambda: [store.get(i).pid for i in ids.values()] if all(store.get(i).pid for i in ids.values())
+                 else None, 60, "three trainers to start")
+    seen = {who: _environ(pid).get("HF_TOKEN") for who, pid in zip(ids, pids, strict=True)}
+    assert seen == {"alice": "hf_alice_token_1", "bob": "hf_bob_token_2", "anon": None}
+    for job_id in ids.values():
+        cancel(ws, job_id, grace=3)
+    stored = b"".join(p.read_bytes() for p in ws.rglob("*") if p.is_file())
+    assert not any(t.encode() in stored for t in ("hf_alice_token_1", "hf_bob_token_2", "hf_worker_owner_token"))
+    store.close()

@@ -229,9 +229,44 @@ def test_jobs_have_owners_and_an_old_store_gains_the_column(tmp_path):
     store = JobStore(tmp_path)
     try:
         assert store.get(1).owner == ""
+        assert (store.get(1).backend, store.get(1).options, store.get(1).secrets_id) == ("local", {}, None)
         alice = _add(store, "a", tmp_path, owner="alice")
         _add(store, "b", tmp_path, owner="bob")
         assert [j.name for j in store.list_owned("alice")] == ["a"] and store.get(alice.id).owner == "alice"
         assert [j.name for j in store.list_owned("")] == ["old"]
     finally:
         store.close()
+
+
+def test_max_concurrent_belongs_to_each_backend_queue(store, tmp_path):
+    assert store.max_concurrent("local") == store.max_concurrent("ray") == 1
+    a, b = _add(store, "a", tmp_path, max_concurrent=2), _add(store, "b", tmp_path)  # b keeps the queue's 2
+    r1, r2 = (_add(store, n, tmp_path, backend="ray") for n in ("r1", "r2"))
+    assert store.max_concurrent("local") == 2 and store.max_concurrent("ray") == 1
+    assert [store.claim(None).id, store.claim(None).id, store.claim(None)] == [a.id, b.id, None]
+    assert store.claim(None, "ray").id == r1.id and store.claim(None, "ray") is None  # its own limit, its own count
+    store.set_max_concurrent("ray", 2)
+    again = store.claim(None, "ray", launch_key="k2")
+    assert (again.id, again.launch_key) == (r2.id, "k2")
+    with pytest.raises(ValueError, match="backend must be one of local, ray, hf-jobs"):
+        _add(store, "x", tmp_path, backend="slurm")
+
+
+def test_a_trainer_launched_by_a_crashed_worker_is_found_by_its_launch_key_not_launched_again(store, tmp_path):
+    from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR
+
+    job = _add(store, "a", tmp_path)
+    claimed = store.claim(None, launch_key="k-crash")
+    assert claimed.id == job.id and claimed.pid is None  # the worker died after spawning, before recording
+    trainer = subprocess.Popen(["sleep", "60"], start_new_session=True,
+                               env={**os.environ, LAUNCH_KEY_VAR: "k-crash"})
+    try:
+        worker = Worker(tmp_path)
+        worker.recover()
+        found = store.get(job.id)
+        assert found.status == "running" and found.pid == trainer.pid and list(worker.attached) == [job.id]
+        assert store.claim(None) is None  # nothing to launch a second time
+        worker.store.close()
+    finally:
+        os.killpg(trainer.pid, signal.SIGKILL)
+        trainer.wait()
