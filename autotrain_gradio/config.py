@@ -9,13 +9,14 @@ This module imports nothing of ours and no torch.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,6 +70,28 @@ class CommonConfig(BaseModel):
     keep_checkpoints: int = _f(2, "Keep checkpoints", "How many recent checkpoints to keep.", ge=1, le=100)
     push_to_hub: bool = _f(False, "Push to Hub", "Upload the result; the token comes from HF_TOKEN only.")
     hub_repo_id: str = _f("", "Hub repo id", "user/repo to push to (defaults to the run name).")
+    log_to: Literal["none", "tensorboard", "trackio", "wandb"] = _f(
+        "none", "Log to", "Experiment tracker fed from the trainer's events: tensorboard (output/<name>/log/"
+        "tensorboard), trackio or wandb (project 'autotrain'; WANDB_API_KEY from the submitter's environment).")
+
+    @field_validator("log_to")
+    @classmethod
+    def _tracker_installed(cls, value: str) -> str:
+        command = missing_tracker(value)
+        if command:
+            raise ValueError(f"log_to={value} needs the {value} package: {command} (or set log_to=none)")
+        return value
+
+
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
+
+
+def missing_tracker(log_to: str) -> str | None:
+    """The pip command that makes `log_to` usable here, or None when nothing is missing (no import happens)."""
+    package = TRACKER_PACKAGES.get(log_to)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    return f"pip install {package}"
 
 
 def merge(*layers: dict[str, Any]) -> dict[str, Any]:

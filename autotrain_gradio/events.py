@@ -68,8 +68,10 @@ class TypedEvents:
 class EventWriter(TypedEvents):
     """Appends events to a JSONL file, one flushed line each. Safe to reopen: a resumed run appends."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, tracker: Any = None):
         self.echo = os.environ.get("AUTOTRAIN_EVENT_LINES") == "1"
+        self.started = False  # a `start` event was written: training runs (loading and caching are over)
+        self.tracker = tracker  # tracking.Tracker: step and eval events also go to TensorBoard / trackio / wandb
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
@@ -80,15 +82,21 @@ class EventWriter(TypedEvents):
         if type == "end" and fields.get("status") not in END_STATUSES:
             raise ValueError(f"end event needs status in {END_STATUSES}")
         event = {"t": round(time.time(), 3), "type": type, **fields}
+        self.started = self.started or type == "start"
         line = scrub(json.dumps(event, default=str))
         if self.echo:
             print(EVENT_TAG + line, flush=True)
         self._fh.write(line + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno()) if type in ("start", "end", "checkpoint") else None
+        if self.tracker is not None:
+            self.tracker.log(event)
         return event
 
     def close(self) -> None:
+        if self.tracker is not None:
+            tracker, self.tracker = self.tracker, None
+            tracker.close()
         if not self._fh.closed:
             self._fh.close()
 
@@ -96,7 +104,10 @@ class EventWriter(TypedEvents):
 class NullWriter(TypedEvents):
     """The no-op twin for non-main processes, so the loop never asks whether it should log."""
 
+    started = False
+
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
+        self.started = self.started or type == "start"
         return {"type": type, **fields}
 
     def close(self) -> None:

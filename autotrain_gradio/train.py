@@ -1,8 +1,10 @@
 """The training process: `python -m autotrain_gradio.train --config output/<name>/config.toml [--resume]`.
 
 Reads the config, opens the event stream, dispatches on the task and always ends with an `end` event:
-completed (exit 0), cancelled by SIGTERM/SIGINT after a checkpoint (exit 143), or failed with the reason
-(exit 1). Errors are never swallowed. Under `accelerate launch` only rank 0 writes events.
+completed (exit 0), cancelled by SIGTERM/SIGINT after a checkpoint (exit 143; a stop while loading or caching, before
+the `start` event, ends at once as "cancelled before training"), or failed with the reason (exit 1); a run whose
+model was exported is completed even if a stop lands during its final samples. Errors are never swallowed. Under
+`accelerate launch` only rank 0 writes events.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from autotrain_gradio.tasks.common import RunContext, describe_error
 from autotrain_gradio.workspace import run_paths
 
 EXIT_FAILED, EXIT_CANCELLED, EXIT_BAD_CONFIG = 1, 143, 2
+CANCELLED_BEFORE = "cancelled before training (nothing to keep); resume starts it from step 0"
+
+
+class StopBeforeTraining(BaseException):
+    """SIGTERM/SIGINT before the trainer's `start` event: raised in the signal handler to leave loading at once."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def request_stop(signum, frame):
         ctx.stop_requested = True
+        if not events.started and not ctx.extra.get("stopping"):
+            # Loading or caching: no step to keep, so stop now rather than after minutes of caching.
+            ctx.extra["stopping"] = True
+            raise StopBeforeTraining
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -47,7 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     events.emit("log", level="info", message=f"trainer pid {os.getpid()} task {cfg.task} "
                 f"digest {config_digest(cfg)}{' (resume)' if args.resume else ''}")
     try:
+        if is_main and cfg.log_to != "none":  # step and eval events also go to the tracker (tracking.py)
+            from autotrain_gradio.tracking import open_tracker
+
+            events.tracker = open_tracker(cfg.log_to, cfg.name, paths.log_dir, cfg.model_dump(mode="json"))
         outputs = get_task(cfg.task).load_train()(cfg, ctx) or {}
+    except StopBeforeTraining:
+        events.emit("end", status="cancelled", error=CANCELLED_BEFORE, step=0)
+        events.close()
+        print(f"stopped: {CANCELLED_BEFORE}", file=sys.stderr)
+        return EXIT_CANCELLED
     except BaseException as err:  # noqa: BLE001 - reported, then re-raised as an exit code
         reason = describe_error(err, cfg.task)
         print(scrub(traceback.format_exc()), file=sys.stderr, flush=True)
@@ -55,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         events.close()
         print(f"error: training failed: {reason}", file=sys.stderr)
         return EXIT_FAILED
-    status = "cancelled" if ctx.stop_requested else "completed"
+    # Cancelled only when the trainer stopped short (it returns just its checkpoint); a stop that lands after the
+    # export (during the final samples, the push) leaves a finished model: that run is completed.
+    stopped_short = not (set(outputs) - {"checkpoint"})
+    status = "cancelled" if ctx.stop_requested and stopped_short else "completed"
     events.emit("end", status=status, error="", outputs=outputs, step=ctx.extra.get("step", 0))
     events.close()
     return EXIT_CANCELLED if status == "cancelled" else 0

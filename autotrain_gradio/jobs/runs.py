@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -55,6 +56,14 @@ def last_log_line(job: Job) -> str:
     return lines[-1] if lines else ""
 
 
+def disk_full(path: Path, margin: int = 1 << 20) -> bool:
+    """True when the filesystem holding path has less than `margin` bytes free."""
+    try:
+        return shutil.disk_usage(path).free < margin
+    except OSError:
+        return False
+
+
 def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str = "") -> Job:
     """Record the end of a job whose trainer is gone: the end event decides (its time is the finish time), else
     the exit code, else it disappeared (`gone` overrides that message, e.g. a remote backend's own words).
@@ -73,7 +82,11 @@ def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str
         status, error = "cancelled", "stopped by SIGTERM"
     elif exit_code is not None:
         status = "failed"
-        error = f"trainer exited with code {exit_code}: {last_log_line(job) or 'no output'} (see {job.log_path})"
+        if disk_full(Path(job.output_dir)):  # its own error could not be written anywhere
+            error = (f"trainer exited with code {exit_code}: the disk holding {job.output_dir} is full (no space "
+                     "left on device); free some space, then `autotrain train resume`")
+        else:
+            error = f"trainer exited with code {exit_code}: {last_log_line(job) or 'no output'} (see {job.log_path})"
     else:
         status, error = "failed", gone or f"trainer process disappeared (pid {job.pid})"
     store.finish(job.id, status, error=error, exit_code=exit_code, last_step=state.step, total_steps=state.total,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -143,6 +144,7 @@ class Worker:
         self.relayed: dict[int, int] = {}  # tagged event lines already copied into events.jsonl
         self.log_sizes: dict[int, int] = {}
         self.next_poll: dict[int, float] = {}
+        self.clients: dict[tuple, object] = {}
 
     def log(self, message: str) -> None:
         """A line in worker.log; a full or broken disk loses the line, never the worker."""
@@ -207,7 +209,12 @@ class Worker:
             self.log(f"re-attached to job {job.id} on {job.backend} ({job.remote_id})")
 
     def backend(self, job: Job):
-        return remote_backend(job.backend, job.options, self.remote_secrets.get(job.id))
+        """The remote backend's client for this job, made once per cluster / token."""
+        secrets = self.remote_secrets.get(job.id) or {}
+        key = (job.backend, json.dumps(job.options, sort_keys=True), secrets.get("HF_TOKEN"))
+        if key not in self.clients:
+            self.clients[key] = remote_backend(job.backend, job.options, secrets)
+        return self.clients[key]
 
     def launch(self, job: Job) -> None:
         secrets = self.secrets_for(job)

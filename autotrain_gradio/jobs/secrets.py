@@ -91,12 +91,15 @@ class SecretInbox:
         return self.held.pop(secrets_id, None)
 
     def close(self) -> None:
+        """Stop listening and remove the socket file (once: by then it may be a newer worker's)."""
+        if self.sock.fileno() == -1:
+            return
         self.sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
 
-def hand_over(workspace: Path, secrets_id: str, env: dict[str, str], timeout: float = 2.0) -> bool:
+def hand_over(workspace: Path, secrets_id: str, env: dict[str, str], timeout: float = 10.0) -> bool:
     """Give the worker `env` under `secrets_id`. False if no worker listens or it did not confirm."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)

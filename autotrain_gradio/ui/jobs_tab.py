@@ -150,12 +150,11 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
                     *[gr.Button(interactive=False)] * 4, gr.Timer(active=False)]
         store = jobs.JobStore(ctx.root)
         try:
+            jobs.supervise(ctx.root, store)  # the app restarted with a queue, a worker died: nothing stays stuck
             queue = store.queued()
         finally:
             store.close()
         active = any(j.status in ("queued", "running") for j in mine)
-        if active and jobs.worker_pid(ctx.root) is None:
-            jobs.ensure_worker(ctx.root)  # e.g. the app restarted with a queue: someone has to drain it
         by_id = {j.id: j for j in mine}
         job = by_id.get(job_id) if job_id is not None else (mine[-1] if mine else None)
         out: list[Any] = [jobs_frame(mine), job.id if job else None, w]

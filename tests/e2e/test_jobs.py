@@ -8,6 +8,8 @@ order; a failing job ends `failed` with the trainer's error and `train monitor` 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import io
 import os
 import signal
@@ -22,7 +24,7 @@ import pytest
 from autotrain_gradio.cli import main as cli_main
 from autotrain_gradio.config import save_config
 from autotrain_gradio.events import read_events
-from autotrain_gradio.jobs import JobStore, cancel, ensure_worker, resume, submit, worker_pid
+from autotrain_gradio.jobs import JobError, JobStore, cancel, ensure_worker, resume, submit, worker_pid
 from autotrain_gradio.jobs.follow import monitor_job
 from autotrain_gradio.jobs.launch import run_foreground
 from autotrain_gradio.jobs.pids import pid_alive
@@ -137,7 +139,8 @@ def test_twenty_jobs_from_four_processes_each_run_once_within_max_concurrent(wor
 
 def test_cancel_writes_a_checkpoint_and_resume_finishes(workspace, toy_data):
     ws = workspace
-    config = _config(ws, "long", toy_data, max_steps=150)
+    tracked = importlib.util.find_spec("tensorboard") is not None
+    config = _config(ws, "long", toy_data, max_steps=150, log_to="tensorboard" if tracked else "none")
     job = submit(ws, name="long", profile="TinyImageClassification", config_path=config)
     _wait(lambda: JobStore(ws).get(job.id).last_step >= 3, 120, "the trainer's first steps")
 
@@ -161,6 +164,15 @@ def test_cancel_writes_a_checkpoint_and_resume_finishes(workspace, toy_data):
     resumed_start = [e for e in events if e["type"] == "start"][-1]
     assert resumed_start["step"] >= stopped_at - 1  # continued from the checkpoint, not from step 0
     assert (config.parent / "model" / "config.json").is_file()
+    if tracked:  # the tracker saw both runs' step events: the loss curve goes on across the resume
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        steps = []
+        for run in sorted((config.parent / "log" / "tensorboard").glob("events.out.tfevents.*")):
+            acc = EventAccumulator(str(run))
+            acc.Reload()
+            steps += [s.step for s in acc.Scalars("train/loss")]
+        assert steps[0] == 1 and steps[-1] == 150 and stopped_at in steps
 
 
 def test_worker_killed_mid_run_restart_reattaches_fails_the_vanished_and_keeps_order(workspace, toy_data):
@@ -280,4 +292,72 @@ def test_each_trainer_sees_only_its_submitters_token(workspace, toy_data, monkey
         cancel(ws, job_id, grace=3)
     stored = b"".join(p.read_bytes() for p in ws.rglob("*") if p.is_file())
     assert not any(t.encode() in stored for t in ("hf_alice_token_1", "hf_bob_token_2", "hf_worker_owner_token"))
+    store.close()
+
+
+def test_cancel_while_loading_ends_at_once_and_resume_starts_from_step_zero(workspace, toy_data):
+    ws = workspace
+    config = _config(ws, "early", toy_data, max_steps=4)
+    job = submit(ws, name="early", profile="TinyImageClassification", config_path=config)
+    store = JobStore(ws)
+    # The trainer's first event comes before it imports torch and builds the model: cancel right then.
+    _wait(lambda: store.get(job.id).pid and read_events(config.parent / "log" / "events.jsonl"), 60,
+          "the trainer's first event")
+    done = cancel(ws, job.id, grace=30)
+    assert (done.status, done.exit_code) == ("cancelled", 143), done
+    assert done.error == "cancelled before training (nothing to keep); resume starts it from step 0"
+    assert done.last_step == 0 and not (config.parent / "checkpoints").exists()
+    resume(ws, job.id)
+    with open(os.devnull, "w") as sink:
+        assert monitor_job(ws, job.id, sink, interval=0.5) == 0
+    final = store.get(job.id)
+    assert final.status == "completed" and final.last_step == 4
+    starts = [e for e in read_events(final.events_path) if e["type"] == "start"]
+    assert [e["step"] for e in starts] == [0]  # the cancelled run never started training
+    with pytest.raises(JobError, match=f"job {job.id} early is completed: nothing to resume"):
+        resume(ws, job.id)
+    store.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs to fill up; skipped where this process may not mount one (not root, no CAP_SYS_ADMIN)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.strip() or made.returncode}")
+    try:
+        yield mount
+    finally:
+        for job in _jobs(mount):
+            if job.status == "running" and pid_alive(job.pid, job.pid_start):
+                os.killpg(job.pid, signal.SIGKILL)
+        pid = worker_pid(mount)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_the_job_with_the_reason_and_the_worker_lives_on(small_disk, toy_data):
+    ws = small_disk
+    job = submit(ws, name="full", profile="p", config_path=_config(ws, "full", toy_data, max_steps=5000))
+    store = JobStore(ws)
+    _wait(lambda: store.get(job.id).last_step >= 2, 120, "the trainer's first steps")
+    worker = worker_pid(ws)
+    with open(ws / "filler", "wb") as fh:  # the trainer's next event, the worker's next log line: no room
+        with contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * (1 << 16))
+                fh.flush()
+    done = _wait(lambda: store.get(job.id).done and store.get(job.id), 120, "the job to end")
+    assert done.status == "failed" and done.exit_code == 1, done
+    assert f"the disk holding {done.output_dir} is full" in done.error
+    assert worker_pid(ws) == worker and pid_alive(worker)  # its own failed writes did not kill it
+    (ws / "filler").unlink()
+    again = submit(ws, name="after", profile="p", config_path=_fast_fail_config(ws, "after"))
+    _wait(lambda: store.get(again.id).done, 60, "the same worker to run the next job")
+    assert "IsADirectoryError" in store.get(again.id).error
     store.close()
