@@ -64,9 +64,11 @@ def disk_full(path: Path, margin: int = 1 << 20) -> bool:
         return False
 
 
-def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str = "") -> Job:
+def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str = "",
+           disk_was_full: bool = False) -> Job:
     """Record the end of a job whose trainer is gone: the end event decides (its time is the finish time), else
     the exit code, else it disappeared (`gone` overrides that message, e.g. a remote backend's own words).
+    `disk_was_full`: the caller saw the run's disk full when the trainer ended (space may be back by now).
     Safe to race: only the first caller's result is stored."""
     state = job_state(job)
     finished = None
@@ -82,7 +84,7 @@ def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str
         status, error = "cancelled", "stopped by SIGTERM"
     elif exit_code is not None:
         status = "failed"
-        if disk_full(Path(job.output_dir)):  # its own error could not be written anywhere
+        if disk_was_full or disk_full(Path(job.output_dir)):  # its own error could not be written anywhere
             error = (f"trainer exited with code {exit_code}: the disk holding {job.output_dir} is full (no space "
                      "left on device); free some space, then `autotrain train resume`")
         else:

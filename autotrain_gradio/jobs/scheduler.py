@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -32,7 +35,15 @@ from autotrain_gradio.events import EventTailer, RunState
 from autotrain_gradio.jobs.backends import BackendError, remote_backend
 from autotrain_gradio.jobs.launch import spawn, visible_gpus
 from autotrain_gradio.jobs.pids import find_launched, pid_alive, pid_start_time, signal_group
-from autotrain_gradio.jobs.runs import file_size, job_state, job_tailer, poll_events, relay_events, settle
+from autotrain_gradio.jobs.runs import (
+    disk_full,
+    file_size,
+    job_state,
+    job_tailer,
+    poll_events,
+    relay_events,
+    settle,
+)
 from autotrain_gradio.jobs.secrets import LOST, SecretInbox
 from autotrain_gradio.jobs.store import BACKENDS, Job, JobStore
 from autotrain_gradio.workspace import logs_dir, workspace_root
@@ -41,6 +52,9 @@ __all__ = ["Worker", "ensure_worker", "job_state", "job_tailer", "run_worker", "
 
 LOCK_NAME = ".worker.lock"
 REMOTE_POLL = {"ray": 1.0, "hf-jobs": 10.0}  # seconds between status/log calls to a remote backend
+# A reserve the worker keeps on the workspace's disk and frees when the disk fills up, so the job store can still
+# record how the jobs ended (SQLite needs a few pages to write).
+BALLAST_NAME, BALLAST = ".worker.reserve", 2 << 20
 _spawned: list[subprocess.Popen] = []  # workers this process started; polled so they don't linger as zombies
 # Secrets of jobs submitted from this process with start_worker=False, for a worker run in this same process.
 LOCAL_SECRETS: dict[str, dict[str, str]] = {}
@@ -145,6 +159,9 @@ class Worker:
         self.log_sizes: dict[int, int] = {}
         self.next_poll: dict[int, float] = {}
         self.clients: dict[tuple, object] = {}
+        self.full_seen: set[int] = set()  # jobs whose trainer ended while their disk was full
+        self.ballast = self.workspace / BALLAST_NAME
+        self.make_ballast()
 
     def log(self, message: str) -> None:
         """A line in worker.log; a full or broken disk loses the line, never the worker."""
@@ -264,7 +281,10 @@ class Worker:
         for job_id, proc in list(self.children.items()):
             code = proc.poll()
             if code is not None:
-                self._settled(settle(self.store, self.store.get(job_id), code))  # type: ignore[arg-type]
+                job = self.store.get(job_id)
+                if disk_full(Path(job.output_dir)):  # type: ignore[union-attr]
+                    self.full_seen.add(job_id)  # remembered: freeing the ballast below makes a little room
+                self._settled(settle(self.store, job, code, disk_was_full=job_id in self.full_seen))  # type: ignore[arg-type]
                 del self.children[job_id]
         for job_id, job in list(self.attached.items()):
             if not pid_alive(job.pid, job.pid_start):
@@ -305,9 +325,29 @@ class Worker:
             started = job_state(job).status != "pending" or code == 0
             self._settled(settle(self.store, job, code if started else None, gone=f"{job.backend}: {message}"))
 
+    def make_ballast(self) -> None:
+        """Keep BALLAST bytes in reserve on the workspace's disk, while there is plenty of room."""
+        try:
+            if not self.ballast.exists() and shutil.disk_usage(self.workspace).free > 4 * BALLAST:
+                with open(self.ballast, "wb") as fh:
+                    fh.write(b"\0" * BALLAST)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.ballast.unlink()
+
+    def free_ballast(self) -> bool:
+        """Give the reserve back to the disk (so the store can record what happened); False if there was none."""
+        try:
+            self.ballast.unlink()
+        except OSError:
+            return False
+        self.log("the disk is full: released the worker's reserve to record the jobs' state")
+        return True
+
     def _settled(self, job: Job) -> None:
         for table in (self.tailers, self.progress, self.remote_secrets, self.relayed, self.log_sizes, self.next_poll):
             table.pop(job.id, None)
+        self.full_seen.discard(job.id)
         self.log(f"job {job.id} {job.name}: {job.status}{': ' + job.error if job.error else ''}")
 
     def track(self) -> None:
@@ -319,8 +359,13 @@ class Worker:
             step, total = self.progress.get(job_id, (0, 0))
             state = RunState(step=step, total=total).update(events)
             if (state.step, state.total) != (step, total):
+                try:
+                    self.store.update(job_id, last_step=state.step, total_steps=state.total)
+                except sqlite3.OperationalError as err:
+                    if not _disk_is_full(err):
+                        raise
+                    continue  # progress waits for room; the reserve is kept for recording how jobs end
                 self.progress[job_id] = (state.step, state.total)
-                self.store.update(job_id, last_step=state.step, total_steps=state.total)
 
     def tick(self) -> bool:
         """One round: take hand-overs, reap, track, launch what may start. True while anything runs or waits."""
@@ -338,7 +383,10 @@ class Worker:
         while True:
             try:
                 busy = self.tick()
-            except Exception:  # noqa: BLE001 - a bad row, a full disk or a lost cluster must not strand the queue
+                self.make_ballast()
+            except Exception as err:  # noqa: BLE001 - a bad row, a full disk or a lost cluster must not strand it
+                if _disk_is_full(err) and self.free_ballast():
+                    continue  # try again at once, with room to write
                 self.log("error in the scheduling loop:\n" + traceback.format_exc())
                 busy = True
             if busy:
@@ -348,6 +396,10 @@ class Worker:
             elif time.monotonic() - idle_since >= self.idle_grace:
                 return
             time.sleep(self.poll)
+
+
+def _disk_is_full(err: BaseException) -> bool:
+    return getattr(err, "errno", None) == errno.ENOSPC or "disk is full" in str(err)
 
 
 def _write_pid(lock) -> None:
