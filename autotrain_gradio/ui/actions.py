@@ -22,8 +22,7 @@ from autotrain_gradio import jobs
 from autotrain_gradio.auth import Access, User
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import RunState
-from autotrain_gradio.jobs.launch import poll_events
-from autotrain_gradio.jobs.scheduler import job_tailer
+from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
 from autotrain_gradio.pipeline.request import make_request
 from autotrain_gradio.profiles import ProfileError, get_profile

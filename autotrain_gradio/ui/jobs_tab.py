@@ -19,7 +19,7 @@ import pandas as pd
 
 from autotrain_gradio import jobs
 from autotrain_gradio.events import EventTailer, RunState
-from autotrain_gradio.jobs.scheduler import job_tailer
+from autotrain_gradio.jobs.runs import job_tailer
 from autotrain_gradio.monitor import ICONS, format_eta, progress_line
 from autotrain_gradio.ui.actions import (
     LOG_LINES,
@@ -143,6 +143,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
     def refresh(job_id: int | None, current: Watch | None, request: gr.Request) -> list[Any]:
         user = ctx.access.user_of(request)
         w = current or Watch()
+        jobs.supervise(ctx.root)  # the app restarted with a queue, a worker died: nothing stays stuck
         try:
             mine = ctx.visible_jobs(user)
         except ActionError as err:
@@ -150,7 +151,6 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
                     *[gr.Button(interactive=False)] * 4, gr.Timer(active=False)]
         store = jobs.JobStore(ctx.root)
         try:
-            jobs.supervise(ctx.root, store)  # the app restarted with a queue, a worker died: nothing stays stuck
             queue = store.queued()
         finally:
             store.close()
