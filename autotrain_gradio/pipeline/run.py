@@ -169,6 +169,7 @@ def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | 
     stream = None if quiet else (stream or sys.stdout)
     try:
         req = _request(request, profile, dict(options))
+        _check_backend(req)
     except ConfigError as err:
         result = PipelineResult(str(request or ""), str(profile or ""), exit_code=EXIT_BAD_INPUT, errors=[str(err)])
         result.add("validate", False, str(err))
@@ -222,6 +223,19 @@ def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | 
                      f"autotrain train start --config {paths.config}")
         return result
     return _train(result, paths, req, stream, log)
+
+
+def _check_backend(req: RunRequest) -> None:
+    """A remote backend that cannot be used from here (not installed, no cluster) is refused before anything is
+    written: ConfigError with the install command or the address that does not answer."""
+    if req.mode != "run" or req.backend == "local":
+        return
+    from autotrain_gradio.jobs import JobError, backend_options
+
+    try:
+        backend_options(req.backend, **req.backend_options)
+    except JobError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _train(result: PipelineResult, paths: RunPaths, req: RunRequest, stream: TextIO | None, log: Any) -> PipelineResult:

@@ -76,9 +76,14 @@ def workspace(tmp_path):
 def test_two_jobs_complete_on_ray_and_a_third_is_cancelled_with_its_checkpoint(ray_head, workspace, toy_data,
                                                                                  capsys):
     ws = workspace
-    jobs = [submit(ws, name=f"ray{i}", profile="TinyImageClassification", backend="ray",
-                   config_path=_config(ws, f"ray{i}", toy_data, max_steps=6), max_concurrent=3,
-                   options={"ray_address": ray_head}) for i in range(2)]
+    first = submit(ws, name="ray0", profile="TinyImageClassification", backend="ray", max_concurrent=3,
+                   config_path=_config(ws, "ray0", toy_data, max_steps=6), options={"ray_address": ray_head})
+    # The second through the CLI, as a user would: the flags come from RunRequest.
+    assert cli_main(["--workspace", str(ws), "pipeline", "run", "--dataset-path", str(toy_data), "--profile",
+                     "TinyImageClassification", "--dataset-name", "ray1", "--backend", "ray", "--ray-address",
+                     ray_head, "--set", "max_steps=6", "--set", "valid_split=0.0"]) == 0
+    assert "queued as job 2 on ray" in capsys.readouterr().out
+    jobs = [first, JobStore(ws).get(2)]
     long = submit(ws, name="raylong", profile="TinyImageClassification", backend="ray",
                   config_path=_config(ws, "raylong", toy_data, max_steps=3000), options={"ray_address": ray_head})
     store = JobStore(ws)
@@ -107,8 +112,13 @@ def test_two_jobs_complete_on_ray_and_a_third_is_cancelled_with_its_checkpoint(r
     store.close()
 
 
-def test_ray_backend_without_a_cluster_is_one_clear_error(workspace, toy_data):
+def test_ray_backend_without_a_cluster_is_one_clear_error_and_nothing_is_written(workspace, toy_data, capsys):
     with pytest.raises(JobError, match=r"no Ray cluster answers at http://127\.0\.0\.1:9"):
         submit(workspace, name="x", profile="p", backend="ray", config_path=_config(workspace, "x", toy_data),
                options={"ray_address": "http://127.0.0.1:9"})
     assert JobStore(workspace).list() == []
+    ws = workspace / "ws"
+    assert cli_main(["--workspace", str(ws), "pipeline", "run", "--dataset-path", str(toy_data), "--profile",
+                     "TinyImageClassification", "--backend", "ray", "--ray-address", "http://127.0.0.1:9"]) == 2
+    assert "no Ray cluster answers at http://127.0.0.1:9" in capsys.readouterr().out
+    assert not ws.exists() or not any((ws / "input").glob("*"))
