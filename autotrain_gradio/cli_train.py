@@ -28,7 +28,7 @@ from autotrain_gradio.jobs import (
     supervise,
 )
 from autotrain_gradio.jobs.follow import monitor_job
-from autotrain_gradio.jobs.launch import parse_gpu_ids
+from autotrain_gradio.jobs.launch import check_gpu_ids, parse_gpu_ids
 from autotrain_gradio.monitor import RESULT_CODES
 from autotrain_gradio.workspace import workspace_root
 
@@ -147,6 +147,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     gpus = parse_gpu_ids(args.gpu_ids)
+    if args.backend == "local":
+        check_gpu_ids(gpus)
     root = _root(args)
     if args.immediate:
         return run_now(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus)[1]

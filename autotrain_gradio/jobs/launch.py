@@ -60,6 +60,20 @@ def parse_gpu_ids(value: str | list[int] | None) -> list[int] | None:
     return ids
 
 
+def check_gpu_ids(ids: list[int] | None) -> list[int] | None:
+    """The ids, if this machine has those GPUs; else ConfigError saying which it has."""
+    if not ids:
+        return ids
+    have = visible_gpus()
+    missing = [i for i in ids if i not in have]
+    if missing:
+        there = f"GPUs 0-{len(have) - 1}" if len(have) > 1 else "GPU 0" if have else "no GPU"
+        raise ConfigError(f"--gpu-ids {','.join(map(str, ids))}: this machine has {there} (CUDA_VISIBLE_DEVICES / "
+                          "nvidia-smi); leave --gpu-ids out to use the free ones"
+                          + ("" if have else " (the CPU)"))
+    return ids
+
+
 def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:
     """The trainer's argv: the harness module directly; for num_processes > 1, `accelerate launch --multi_gpu`
     on GPUs, or torchrun on a CPU (accelerate's --cpu launcher starts a single process)."""

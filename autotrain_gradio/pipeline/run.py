@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autotrain_gradio.config import ConfigError, merge, to_toml
-from autotrain_gradio.jobs.launch import parse_gpu_ids
+from autotrain_gradio.jobs.launch import check_gpu_ids, parse_gpu_ids
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
@@ -107,6 +107,8 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
             raise ConfigError("--dataset-path is required (a folder of images, a .zip, a table file or a Hub id)")
         prof = get_profile(req.profile, root)
         gpus = parse_gpu_ids(req.gpu_ids)
+        if req.backend == "local":  # a remote backend's GPUs are the cluster's
+            check_gpu_ids(gpus)
         task = get_task(prof.task)
         unknown = sorted(set(req.column_mapping) - set(task.column_keys))
         if unknown:

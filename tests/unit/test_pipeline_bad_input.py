@@ -157,9 +157,13 @@ def test_out_of_range_set_value(ws, capsys, good):
            "--dataset-path", str(good), "--profile", "TinyFluxLORA", "--set", "learning_rate=-1")
 
 
-def test_bad_gpu_ids(ws, capsys, good):
+def test_bad_gpu_ids(ws, capsys, good, monkeypatch):
     expect(ws, capsys, "--gpu-ids expects comma-separated GPU numbers", "pipeline", "run", "--dataset-path",
            str(good), "--profile", "TinyFluxLORA", "--gpu-ids", "first")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # what this process may use: two GPUs
+    expect(ws, capsys, "--gpu-ids 1,2: this machine has GPUs 0-1 (CUDA_VISIBLE_DEVICES / nvidia-smi); leave "
+           "--gpu-ids out to use the free ones", "pipeline", "run", "--dataset-path", str(good), "--profile",
+           "TinyFluxLORA", "--gpu-ids", "1,2")
 
 
 def test_classification_needs_two_class_folders(ws, capsys, tmp_path):
