@@ -263,8 +263,10 @@ def _train(result: PipelineResult, paths: RunPaths, req: RunRequest, stream: Tex
             _say(stream, f"❌ train     {err}")
             return result
         result.job_id = job.id
-        result.add("train", True, f"queued as job {job.id}" + (f" on {req.backend}" if req.backend != "local" else ""))
-        _say(stream, f"🚀 train     queued as job {job.id}; follow it with: autotrain train monitor --job {job.id}")
+        where = f" on {req.backend}" if req.backend != "local" else ""
+        result.add("train", True, f"queued as job {job.id}{where}")
+        _say(stream, f"🚀 train     queued as job {job.id}{where}; follow it with: autotrain train monitor --job "
+                     f"{job.id}")
         if monitor:
             from autotrain_gradio.jobs.follow import monitor_job
 
