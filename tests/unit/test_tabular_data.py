@@ -161,3 +161,53 @@ def test_resume_loads_the_finished_trials_and_a_trial_cut_short_is_not_among_the
     assert [(t.state.name, t.params) for t in study.trials] == [("COMPLETE", {"x": 0.3})] and done == 1
     study, saved, done = open_study(cfg, RunContext(cfg=cfg, paths=ctx.paths, events=NullWriter(), resume=False))
     assert (len(study.trials), len(saved.trials), done) == (0, 0, 0)  # a new run (no --resume): a new study
+
+
+def _lowest(space: dict) -> dict:
+    """The cheapest point of a search space (fewest trees, first choice), for a FixedTrial."""
+    out = {}
+    for name, value in space.items():
+        if isinstance(value, tuple) and value[0] in ("float", "int"):
+            out[name] = value[1]
+        elif isinstance(value, tuple) and value[0] == "cat":
+            out[name] = value[1][0]
+    return out
+
+
+@pytest.mark.parametrize("task", ["classification", "regression", "multi_label_classification",
+                                  "multi_column_regression"])
+def test_every_model_fits_its_search_space_with_the_installed_libraries(tmp_path, task):
+    """One trial at the cheapest point of each model's space: class names, parameter names and values are ones the
+    installed scikit-learn / XGBoost accept, for every task type the model offers."""
+    import optuna
+
+    from autotrain_gradio.tasks.tabular.metrics import objective
+    from autotrain_gradio.tasks.tabular.models import MODELS
+    from autotrain_gradio.tasks.tabular.train import encode_targets, estimator, predictions, preprocessor, suggest
+
+    targets = {"classification": ["label"], "regression": ["y"], "multi_label_classification": ["flag_a", "flag_b"],
+               "multi_column_regression": ["y", "z"]}[task]
+    path = write_csv(tmp_path / "train.csv", toy_rows(60), targets)
+    classify = task.endswith("classification")
+    for name, spec in MODELS.items():
+        if not (spec.classifier if classify else spec.regressor):
+            continue
+        cfg = TabularConfig(tabular_task=task, model=name, target_columns=targets, id_column="id", n_jobs=1)
+        data = load(path, cfg)
+        schema = data.schema
+        encoders = {}
+        if schema.labels:
+            from sklearn.preprocessing import LabelEncoder
+
+            encoders = {t: LabelEncoder().fit(schema.labels[t]) for t in targets}
+        prep = preprocessor(cfg, schema).fit(frame(data.train, schema))
+        xt, xv = prep.transform(frame(data.train, schema)), prep.transform(frame(data.valid, schema))
+        yt, yv = encode_targets(data.train, schema, encoders), encode_targets(data.valid, schema, encoders)
+        space = {**spec.space, **(spec.classify if classify else spec.regress)}
+        fixed = {**_lowest(space), "solver": "saga"} if name == "logistic_regression" else _lowest(space)
+        params = suggest(optuna.trial.FixedTrial(fixed), cfg, schema, len(data.train))
+        model = estimator(cfg, schema, {**params, **({"n_estimators": 20} if name == "xgboost" else {})})
+        fit = {"eval_set": [(xv, yv)], "verbose": False} if name == "xgboost" else {}
+        model.fit(xt, yt, **fit)
+        value = objective(schema.sub_task, yv, predictions(model, xv, schema, spec.proba))
+        assert value == value and value >= 0, (name, task)  # a number, not NaN
