@@ -62,7 +62,15 @@ def test_cli_classification_beats_the_majority_class_and_predicts_a_csv(tmp_path
     assert len((model / "trials.csv").read_text().strip().splitlines()) == 4
     assert "tabular-classification" in (model / "README.md").read_text()
     csv, rows = _new_rows(tmp_path, ["label"])
-    predicted = predict(model, csv)
+    # The app's "try it" box calls predict on the light side: in a fresh interpreter, without loading torch.
+    code = ("import json, sys; from autotrain_gradio.tasks.tabular.predict import predict; "
+            f"rows = predict({str(model)!r}, {str(csv)!r}); "
+            "print(json.dumps([rows, sorted(m for m in sys.modules if m.split('.')[0] == 'torch')]))")
+    light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=ENV)
+    assert light.returncode == 0, light.stderr[-2000:]
+    predicted, torch_modules = json.loads(light.stdout.strip().splitlines()[-1])
+    assert torch_modules == []
+    assert predicted == predict(model, csv)
     assert [p["id"] for p in predicted] == [r["id"] for r in rows]
     hits = sum(p["label"] == r["label"] for p, r in zip(predicted, rows, strict=True))
     assert hits >= 0.75 * len(rows)

@@ -211,3 +211,19 @@ def test_every_model_fits_its_search_space_with_the_installed_libraries(tmp_path
         model.fit(xt, yt, **fit)
         value = objective(schema.sub_task, yv, predictions(model, xv, schema, spec.proba))
         assert value == value and value >= 0, (name, task)  # a number, not NaN
+
+
+def test_the_python_api_plans_a_tabular_run_and_writes_nothing(tmp_path):
+    from autotrain_gradio.pipeline import RunRequest, run_pipeline
+
+    data = write_csv(tmp_path / "houses.csv", toy_rows(120), ["y"])
+    request = RunRequest(dataset_path=str(data), profile="TabularRegression", workspace=str(tmp_path / "ws"),
+                         column_mapping={"id_column": "id", "target_columns": ["y"]},
+                         overrides={"model": "ridge", "num_trials": 5}, dry_run=True)
+    result = run_pipeline(request, quiet=True)
+    assert result.ok, result.errors
+    cfg = result.config
+    assert (cfg.task, cfg.tabular_task, cfg.model, cfg.target_columns, cfg.id_column) == \
+        ("tabular", "regression", "ridge", ["y"], "id")
+    assert result.phases[0].message.startswith("96 training / 24 validation rows, 3 features")
+    assert not (tmp_path / "ws" / "output").exists() and not (tmp_path / "ws" / "input").exists()
