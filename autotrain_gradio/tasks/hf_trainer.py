@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import (
+    EarlyStoppingCallback,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 from transformers.trainer_utils import get_last_checkpoint
 
 from autotrain_gradio.config import TrainerConfig, config_digest
@@ -216,6 +223,9 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
         if own_optimizer else (None, None),
         **(trainer_kwargs or {}),
     )
+
+    # Without tqdm the Trainer prints every log dict to stdout; the events are our log.
+    trainer.remove_callback(PrinterCallback)
 
     # --- train ---------------------------------------------------------------------------------------------
     result = trainer.train(resume_from_checkpoint=resume_from)
