@@ -16,7 +16,7 @@ import gradio as gr
 from pydantic.fields import FieldInfo
 
 from autotrain_gradio.config import CommonConfig
-from autotrain_gradio.tasks import MODELS
+from autotrain_gradio.tasks import MODELS, TASKS
 
 # Set by the pipeline for each run, never by hand.
 COMPUTED = ("name", "data_dir", "output_dir", "task")
@@ -40,7 +40,7 @@ def field_groups(task: str) -> list[tuple[str, list[str]]]:
             continue
         own = [k for k in cls.__dict__.get("__annotations__", {}) if k in shown]
         if own:
-            groups.append((GROUP_TITLES.get(cls.__name__, cls.__name__), own))
+            groups.append((GROUP_TITLES.get(cls.__name__, TASKS[task].title), own))  # a task's own: its title
     return groups
 
 
