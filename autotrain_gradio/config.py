@@ -46,7 +46,7 @@ class CommonConfig(BaseModel):
                          "('tiny:flux' etc. builds a tiny model in code).")
     data_dir: str = _f("", "Data folder", "Prepared dataset folder (input/<name>).")
     output_dir: str = _f("", "Output folder", "Run folder (output/<name>): model/, log/, samples/, checkpoints/.")
-    seed: int = _f(42, "Seed", "Random seed for data order, noise and sampling.", ge=0)
+    seed: int = _f(42, "Seed", "Random seed for data order, noise and sampling.", ge=0, le=2**32 - 1)
     epochs: int = _f(1, "Epochs", "Passes over the (repeated) dataset; ignored when max_steps > 0.", ge=1, le=10_000)
     max_steps: int = _f(0, "Max steps", "Total optimizer steps; 0 derives them from epochs.", ge=0, le=10_000_000)
     batch_size: int = _f(1, "Batch size", "Images per step per process.", ge=1, le=1024)
@@ -61,7 +61,7 @@ class CommonConfig(BaseModel):
     optimizer: Literal["adamw", "adamw8bit", "adafactor", "prodigy"] = _f(
         "adamw", "Optimizer", "adamw8bit needs bitsandbytes, prodigy needs prodigyopt.")
     weight_decay: float = _f(0.01, "Weight decay", "Decoupled weight decay.", ge=0.0, le=1.0)
-    max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0)
+    max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0, le=1e4)
     mixed_precision: Literal["no", "fp16", "bf16"] = _f(
         "bf16", "Mixed precision", "Falls back to 'no' on a CPU without bf16 support.")
     log_every: int = _f(1, "Log every", "Write a step event every N optimizer steps.", ge=1)
@@ -122,6 +122,8 @@ def read_toml(path: str | Path, label: str, allowed: set[str] | None = None) -> 
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{label} {path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{label} {path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{label} {path}: cannot read it as TOML ({err})") from None
     unknown = set(data) - allowed if allowed is not None else set()

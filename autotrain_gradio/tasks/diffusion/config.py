@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from autotrain_gradio.config import CommonConfig
 from autotrain_gradio.config import setting as _f
@@ -20,7 +20,7 @@ class DiffusionConfig(CommonConfig):
                           multiple_of=8)
     repeats: int = _f(1, "Repeats", "How often each image is seen per epoch.", ge=1, le=1000)
     trigger_word: str = _f("", "Trigger word", "Prepended to every caption and used in sample prompts.")
-    caption_extension: str = _f(".txt", "Caption extension", "Caption file next to each image.")
+    caption_extension: str = _f(".txt", "Caption extension", "Caption file next to each image (starts with a dot).")
     caption_dropout: float = _f(0.0, "Caption dropout", "Probability of training on an empty caption.",
                                 ge=0.0, le=1.0)
     cache_latents: bool = _f(True, "Cache latents", "Encode images once to disk; the VAE is freed afterwards.")
@@ -29,10 +29,11 @@ class DiffusionConfig(CommonConfig):
     gradient_checkpointing: bool = _f(True, "Gradient checkpointing", "Trade compute for activation memory.")
     timestep_sampling: Literal["sigmoid", "uniform", "logit_normal", "shift"] = _f(
         "sigmoid", "Timestep sampling", "Flux: how flow-matching timesteps are drawn.")
-    sigmoid_scale: float = _f(1.0, "Sigmoid scale", "Scale of the normal before the sigmoid.", gt=0)
+    sigmoid_scale: float = _f(1.0, "Sigmoid scale", "Scale of the normal before the sigmoid.", gt=0, le=100)
     discrete_flow_shift: float = _f(3.1582, "Flow shift", "Flux: shift applied to sampled timesteps "
-                                    "(used with timestep_sampling='shift').", gt=0)
-    guidance_scale: float = _f(1.0, "Guidance", "Flux-dev guidance embedding value during training.", ge=0)
+                                    "(used with timestep_sampling='shift').", gt=0, le=100)
+    guidance_scale: float = _f(1.0, "Guidance", "Flux-dev guidance embedding value during training.", ge=0,
+                                 le=100)
     max_sequence_length: int = _f(512, "T5 tokens", "Flux: T5 prompt length.", ge=8, le=512)
     noise_offset: float = _f(0.0, "Noise offset", "SDXL/SD1.5: offset noise strength.", ge=0.0, le=1.0)
     quantize_base: Literal["none", "nf4", "float8"] = _f(
@@ -50,10 +51,18 @@ class DiffusionConfig(CommonConfig):
         "refuse", "Memory preflight", "Before loading: refuse settings that won't fit the GPU, adjust them, or skip.")
     sample_every: int = _f(0, "Sample every", "Render sample images every N steps (0: only at the end).", ge=0)
     sample_steps: int = _f(20, "Sample steps", "Inference steps per sample image.", ge=1, le=200)
-    sample_seed: int = _f(42, "Sample seed", "Fixed seed so samples are comparable across steps.", ge=0)
+    sample_seed: int = _f(42, "Sample seed", "Fixed seed so samples are comparable across steps.", ge=0,
+                      le=2**32 - 1)
     sample_prompts: list[str] = _f([], "Sample prompts", "Prompts rendered as samples; {trigger} is replaced.")
     num_processes: int = _f(1, "Processes", "Processes for accelerate launch (one per GPU).", ge=1, le=64)
     dataloader_workers: int = _f(0, "Data workers", "DataLoader worker processes.", ge=0, le=64)
+
+    @field_validator("caption_extension")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if not value.startswith(".") or len(value) < 2 or "/" in value or "\\" in value:
+            raise ValueError(f"caption_extension must start with a dot, like '.txt' (got {value!r})")
+        return value
 
     @model_validator(mode="after")
     def _family_settings(self) -> DiffusionConfig:
@@ -84,7 +93,7 @@ class DiffusionLoraConfig(DiffusionConfig):
 
     task: Literal["diffusion-lora"] = "diffusion-lora"
     lora_rank: int = _f(16, "LoRA rank", "Rank of the update matrices.", ge=1, le=1024)
-    lora_alpha: float = _f(16.0, "LoRA alpha", "Scale is alpha / rank.", gt=0)
+    lora_alpha: float = _f(16.0, "LoRA alpha", "Scale is alpha / rank.", gt=0, le=65536)
     lora_dropout: float = _f(0.0, "LoRA dropout", "Dropout on the LoRA branch.", ge=0.0, le=0.9)
     lora_target_modules: list[str] = _f([], "Target modules", "Module names to adapt; empty: the model family's "
                                         "attention and feed-forward projections.")
