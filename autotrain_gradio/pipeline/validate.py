@@ -17,6 +17,7 @@ from autotrain_gradio.tasks.formats import DataError, TableData
 from autotrain_gradio.workspace import IMAGE_EXTENSIONS, RunPaths, check_name, folder_bytes, free_bytes
 
 MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb threshold; larger images are refused, not just warned about
+MAX_ASPECT = 8  # longest side / shortest side a diffusion bucket takes (panoramas up to 8:1)
 GB = 1024**3
 MANIFEST = ".autotrain-manifest.json"  # marks an input copy the app wrote
 
@@ -87,6 +88,30 @@ def check_image(path: Path) -> str | None:
         return f"{path} is not an image (its content is not {path.suffix.lower()} data); replace or remove it"
     except (OSError, SyntaxError, ValueError) as err:
         return f"cannot decode {path} ({err}); re-export the image or remove it"
+    return None
+
+
+def check_caption(path: Path) -> str | None:
+    """None when the caption is UTF-8 text, else what is wrong with it and what to do."""
+    data = path.read_bytes()
+    if b"\0" in data:
+        return f"caption {path} is binary, not text; replace it with a UTF-8 text file or remove it"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"caption {path} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+    return None
+
+
+def check_aspect(path: Path) -> str | None:
+    """None when the image's aspect ratio fits a bucket, else why not (a 100000x1 strip would be resized to
+    hundreds of megapixels to cover its bucket)."""
+    with Image.open(path) as im:
+        w, h = im.size
+    ratio = max(w, h) / max(1, min(w, h))
+    if ratio > MAX_ASPECT:
+        return (f"{path} is {w}x{h} pixels, an aspect ratio of {ratio:.0f}:1, beyond the {MAX_ASPECT}:1 that "
+                "buckets allow; crop it or remove it")
     return None
 
 
@@ -174,8 +199,12 @@ def validate_dataset(dataset_path: str | Path, profile: Profile, name: str, path
     if report.errors:
         return report
 
+    bucketed = profile.task.startswith("diffusion")
     for item in report.images:
-        if (problem := check_image(item.path)) is not None:
+        problem = check_image(item.path) or (check_aspect(item.path) if bucketed else None)
+        if item.caption is not None:
+            problem = problem or check_caption(item.caption)
+        if problem is not None:
             report.errors.append(problem)
     need = max(min_images, 1)
     if len(report.images) < need:

@@ -39,3 +39,39 @@ def test_non_utf8_files_are_one_line_and_a_broken_profile_hides_no_other(tmp_pat
     found = list_profiles()
     assert "Broken" not in found and "FluxLORA" in found
     assert "not UTF-8 text" in capsys.readouterr().err
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    from autotrain_gradio.demo import make_sample_dataset
+
+    return make_sample_dataset(tmp_path / "good", count=3, size=32)
+
+
+def _refused(tmp_path, capsys, dataset) -> str:
+    from tests.unit.test_pipeline_bad_input import run_cli
+
+    ws = tmp_path / "ws"
+    ws.mkdir(exist_ok=True)
+    code, text = run_cli(ws, capsys, "pipeline", "run", "--dataset-path", str(dataset), "--profile", "TinyFluxLORA")
+    assert code == 2, text
+    return text
+
+
+def test_a_binary_or_non_utf8_caption_is_refused_naming_the_file(tmp_path, capsys, dataset):
+    image = sorted(dataset.glob("*.png"))[0]
+    caption = image.with_suffix(".txt")
+    caption.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    assert f"caption {caption} is binary, not text; replace it with a UTF-8 text file" in _refused(tmp_path, capsys,
+                                                                                                   dataset)
+    caption.write_bytes("a caf\xe9".encode("latin-1"))
+    assert f"caption {caption} is not UTF-8 text (byte 5); save it as UTF-8" in _refused(tmp_path, capsys, dataset)
+
+
+def test_an_image_whose_aspect_ratio_no_bucket_takes_is_refused(tmp_path, capsys, dataset):
+    from PIL import Image
+
+    strip = dataset / "strip.png"
+    Image.new("RGB", (2000, 20), (10, 200, 10)).save(strip)
+    text = _refused(tmp_path, capsys, dataset)
+    assert f"{strip} is 2000x20 pixels, an aspect ratio of 100:1, beyond the 8:1 that buckets allow" in text
