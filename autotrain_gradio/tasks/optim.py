@@ -44,7 +44,14 @@ def _adafactor(params: Iterable, lr: float, weight_decay: float) -> Any:
 
 
 def _prodigy(params: Iterable, lr: float, weight_decay: float) -> Any:
-    return _import("prodigy").Prodigy(params, lr=lr, weight_decay=weight_decay)
+    return _import("prodigy").Prodigy(prodigy_groups(params, lr), lr=1.0, weight_decay=weight_decay)
+
+
+def prodigy_groups(params: Iterable, lr: float) -> list:
+    """Prodigy estimates the step size itself and its lr multiplies that estimate: it must be 1.0 (given a usual
+    1e-4 it barely trains). Param groups with a rate of their own (a text encoder's) keep their ratio to `lr`."""
+    params = list(params)
+    return [{**g, "lr": g.get("lr", lr) / lr} if isinstance(g, dict) else g for g in params]
 
 
 OPTIMIZERS: dict[str, Optimizer] = {

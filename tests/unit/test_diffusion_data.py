@@ -94,6 +94,8 @@ def test_cache_keys_follow_content_model_and_resolution(tmp_path):
     hi = cfg_for(data, resolution=128)
     assert Cache(hi, tmp_path / "cache").latent_path(scan(hi)[0]) != cache.latent_path(a)
     assert cache.text_path("x") != Cache(cfg_for(data, max_sequence_length=64), tmp_path / "cache").text_path("x")
+    # embeddings from bf16 text encoders are not what an fp32 run computes (and back)
+    assert cache.text_path("x") != Cache(cfg, tmp_path / "cache", text_dtype="bfloat16").text_path("x")
     path = cache.latent_path(a)
     Cache.write(path, {"latents": torch.ones(4, 2, 2)})
     assert torch.equal(cache.read(path)["latents"], torch.ones(4, 2, 2))
@@ -138,6 +140,16 @@ def test_optional_optimizer_names_the_install(tmp_path, name, package):
         pass
     with pytest.raises(ImportError, match=f"pip install {package}"):
         make_optimizer(cfg_for(tmp_path, optimizer=name), [{"params": [torch.nn.Parameter(torch.ones(1))]}])
+
+
+def test_prodigy_gets_lr_one_and_groups_keep_their_ratio():
+    """Prodigy's lr multiplies its own step-size estimate: a profile's 1e-4 would make it barely train."""
+    from autotrain_gradio.tasks.optim import prodigy_groups
+
+    w, te = torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.ones(1))
+    groups = prodigy_groups([{"params": [w], "lr": 1e-4}, {"params": [te], "lr": 5e-5}], 1e-4)
+    assert [g["lr"] for g in groups] == [1.0, 0.5] and groups[0]["params"] == [w]
+    assert prodigy_groups(iter([w]), 1e-4) == [w]  # plain parameters: the optimizer's lr (1.0) applies
 
 
 def test_checkpoints_are_atomic_pruned_and_restore_rng(tmp_path):

@@ -1,5 +1,5 @@
 """Resumable checkpoints: output/<name>/checkpoints/step-XXXXXX/ with the trained weights (the LoRA adapter or the
-full weights), optimizer, LR scheduler, every RNG state of every rank, and the step.
+full weights), optimizer, LR scheduler, the fp16 GradScaler, every RNG state of every rank, and the step.
 
 Written into a hidden temp folder and renamed into place, so a kill -9 at any moment leaves either a complete
 checkpoint or none: `newest()` only ever sees complete ones. The data order needs no state of its own: it is a
@@ -83,6 +83,8 @@ def save(accelerator, root: Path, step: int, modules: dict[str, torch.nn.Module]
             save_file(trainable_state(accelerator.unwrap_model(module), lora), str(tmp / f"{name}.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(lr_scheduler.state_dict(), tmp / "scheduler.pt")
+        if accelerator.scaler is not None:  # fp16: without its scale a resumed run skips steps finding it again
+            torch.save(accelerator.scaler.state_dict(), tmp / "scaler.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, **meta}, indent=1))
         shutil.rmtree(final, ignore_errors=True)  # a resumed run re-reaching a saved step replaces it
         tmp.rename(final)
@@ -104,6 +106,8 @@ def load(accelerator, path: Path, modules: dict[str, torch.nn.Module], lora: boo
     device = accelerator.device
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=device, weights_only=True))
     lr_scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+    if accelerator.scaler is not None and (path / "scaler.pt").is_file():
+        accelerator.scaler.load_state_dict(torch.load(path / "scaler.pt", weights_only=True))
     rng_file = path / f"rng-{accelerator.process_index}.pt"
     if rng_file.is_file():
         # our own file, holding Python's random state (a tuple), so not weights_only

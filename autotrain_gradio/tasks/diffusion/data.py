@@ -99,14 +99,15 @@ def scan(cfg: DiffusionConfig, side_multiple: int = 8) -> list[Item]:
 
 
 class Cache:
-    """Latents keyed by image content + model + resolution + bucket; text embeddings by caption + model + length."""
+    """Latents keyed by image content + model + resolution + bucket; text embeddings by caption + model + length +
+    the dtype the text encoders ran in (a bf16 run must not feed an fp32 run its rounded embeddings, or back)."""
 
     # Entries read once stay in RAM up to this budget, so epoch 2 onward reads no file (what a step costs on a
     # small model is then the model alone). Real Flux entries are ~0.5 MB (latent) + ~4 MB (T5 at 512 tokens).
     RAM_BUDGET = int(os.environ.get("AUTOTRAIN_CACHE_RAM_MB", "2048")) * 1024 * 1024
 
-    def __init__(self, cfg: DiffusionConfig, root: Path):
-        self.root, self.cfg = Path(root), cfg
+    def __init__(self, cfg: DiffusionConfig, root: Path, text_dtype: str = "float32"):
+        self.root, self.cfg, self.text_dtype = Path(root), cfg, text_dtype
         self._ram: dict[Path, dict[str, torch.Tensor]] = {}
         self._ram_bytes = 0
 
@@ -119,7 +120,7 @@ class Cache:
         return self.root / "latents" / f"{key}.safetensors"
 
     def text_path(self, caption: str) -> Path:
-        key = self._key("text", self.cfg.max_sequence_length, caption)
+        key = self._key("text", self.cfg.max_sequence_length, self.text_dtype, caption)
         return self.root / "text" / f"{key}.safetensors"
 
     @staticmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from autotrain_gradio.tasks.diffusion import emulation
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 
 DENOISER_FOLDER = {"flux": "transformer", "sdxl": "unet", "sd15": "unet"}
@@ -52,7 +53,7 @@ def quantization_config(cfg: DiffusionConfig, dtype: torch.dtype):
     if cfg.task != "diffusion-lora":
         raise ValueError("quantize_base applies to LoRA training only (a full fine-tune trains every weight); "
                          "set quantize_base='none'")
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not emulation.enabled():
         raise RuntimeError(f"quantize_base={cfg.quantize_base!r} needs a CUDA GPU; set quantize_base='none' on CPU")
     if cfg.quantize_base == "nf4":
         if importlib.util.find_spec("bitsandbytes") is None:
@@ -74,6 +75,10 @@ def load_denoiser(cfg: DiffusionConfig, path: str, dtype: torch.dtype, quant=Non
 
     cls = FluxTransformer2DModel if cfg.model_type == "flux" else UNet2DConditionModel
     kwargs = {"quantization_config": quant} if quant is not None else {}
+    if cfg.quantize_base == "nf4" and not torch.cuda.is_available():  # tests only (emulation.enabled())
+        with emulation.bitsandbytes_on_cpu() as on_cpu:
+            model = _load(cls, path, DENOISER_FOLDER[cfg.model_type], torch_dtype=dtype, **kwargs, **on_cpu)
+        return emulation.nf4_as_on_gpu(model)
     return _load(cls, path, DENOISER_FOLDER[cfg.model_type], torch_dtype=dtype, **kwargs)
 
 
@@ -132,8 +137,11 @@ def count_forward_calls(modules: dict[str, torch.nn.Module], counts: dict[str, i
 
 def encode_images(vae, pixels: torch.Tensor) -> torch.Tensor:
     """Pixels in [-1, 1] to the latents the denoiser sees: the distribution's mean (deterministic, so a cache
-    and a resumed run agree), shifted and scaled as the VAE config says."""
-    latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
+    and a resumed run agree), shifted and scaled as the VAE config says. Always in the VAE's own dtype, also when
+    called inside the training step's autocast (the SDXL VAE overflows in fp16), so uncached latents are the
+    cached ones."""
+    with torch.autocast(vae.device.type, enabled=False):
+        latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
     shift = getattr(vae.config, "shift_factor", None) or 0.0
     return (latents - shift) * vae.config.scaling_factor
 

@@ -354,15 +354,16 @@ def decide(cfg: DiffusionConfig, model_path: str, available: int, can_quantize: 
 
 
 def preflight(cfg: DiffusionConfig, model_path: str, device: torch.device,
-              log_fn: Callable[[str], None] | None = None) -> DiffusionConfig:
+              log_fn: Callable[[str], None] | None = None, free: int | None = None) -> DiffusionConfig:
     """Before weights load: on CUDA with memory_preflight 'refuse' or 'adjust', compare the estimate with the free
-    memory of `device` (decide()); returns cfg, or a changed cfg that fits ('adjust'). On CPU or 'off': cfg as is.
+    memory of `device` (decide()), or `free` bytes when given (the trainer passes the least over its ranks, so all
+    decide alike); returns cfg, or a changed cfg that fits ('adjust'). On CPU or 'off': cfg as is.
     A model whose configs cannot be read (an unknown layout, no network for a hub id) is let through with a
     warning: the preflight must never be the reason a run that would fit cannot start."""
     if device.type != "cuda" or cfg.memory_preflight == "off":
         return cfg
     say = log_fn or log.warning
-    free, _ = torch.cuda.mem_get_info(device)
+    free = torch.cuda.mem_get_info(device)[0] if free is None else free  # several ranks: their least free
     can_quantize = importlib.util.find_spec("bitsandbytes") is not None
     try:
         new_cfg, message = decide(cfg, model_path, free, can_quantize)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -24,22 +26,39 @@ def expand_prompt(prompt: str, trigger_word: str) -> str:
     return " ".join(prompt.replace("{trigger}", trigger_word).split())
 
 
-def _weights_dtype(denoiser: torch.nn.Module) -> torch.dtype:
-    """The dtype of the frozen base weights (not the fp32 LoRA params); float32 when they are quantized."""
-    for name, param in denoiser.named_parameters():
-        if "lora_" not in name and param.is_floating_point():
-            return param.dtype
-    return torch.float32
+@contextmanager
+def outputs_in(module: torch.nn.Module, dtype: torch.dtype) -> Iterator[None]:
+    """While sampling, cast the denoiser's floating outputs to `dtype`. accelerate's mixed-precision wrapper returns
+    them in fp32 (right for a loss), so the pipeline's latents would turn fp32 and the VAE, loaded in the frozen
+    dtype, would refuse them at decode ("Input type (float) and bias type (c10::BFloat16) should be the same")."""
+    from accelerate.utils import recursively_apply
+
+    had_own, forward = "forward" in module.__dict__, module.forward
+
+    def cast(*args, **kwargs):
+        return recursively_apply(lambda t: t.to(dtype), forward(*args, **kwargs),
+                                 test_type=lambda t: torch.is_tensor(t) and t.is_floating_point())
+
+    module.forward = cast
+    try:
+        yield
+    finally:
+        if had_own:
+            module.forward = forward
+        else:
+            del module.forward
 
 
-def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Module, device: torch.device):
-    """The family's diffusers pipeline from model_path with `transformer=`/`unet=` replaced by `denoiser`."""
+def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Module, device: torch.device,
+                   dtype: torch.dtype = torch.float32):
+    """The family's diffusers pipeline from model_path with `transformer=`/`unet=` replaced by `denoiser`; the
+    parts loaded here (VAE, text encoders) in `dtype`, the frozen dtype of the run."""
     import diffusers
 
     part = DENOISER_FOLDER[cfg.model_type]
     pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
     extra = {"safety_checker": None, "requires_safety_checker": False} if cfg.model_type == "sd15" else {}
-    pipe = pipe_cls.from_pretrained(model_path, dtype=_weights_dtype(denoiser), **{part: denoiser}, **extra)
+    pipe = pipe_cls.from_pretrained(model_path, dtype=dtype, **{part: denoiser}, **extra)
     # Only the freshly loaded parts move; the denoiser is already where training keeps it.
     for name, component in pipe.components.items():
         if isinstance(component, torch.nn.Module) and name != part:
@@ -53,28 +72,30 @@ def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
 
 @torch.no_grad()
 def render_samples(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Module, prompts: list[str], step: int,
-                   out_dir: Path, device: torch.device) -> list[Path]:
+                   out_dir: Path, device: torch.device, dtype: torch.dtype = torch.float32) -> list[Path]:
     """Render each prompt (seed cfg.sample_seed + i, cfg.sample_steps steps, cfg.resolution square) with the
-    denoiser as it is now, save out_dir/step-XXXXXX-i.png, free the pipeline and return the paths. The denoiser's
-    train/eval mode is restored afterwards."""
+    denoiser as it is now, save out_dir/step-XXXXXX-i.png, free the pipeline and return the paths. The rest of
+    the pipeline runs in `dtype`, the run's frozen dtype (a full fine-tune too: T5-XXL in fp32 is 19 GB). The
+    denoiser's train/eval mode is restored afterwards."""
     if not prompts:
         return []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     was_training = denoiser.training
     denoiser.eval()
-    pipe = build_pipeline(cfg, model_path, denoiser, device)
+    pipe = build_pipeline(cfg, model_path, denoiser, device, dtype)
     extra = {"max_sequence_length": cfg.max_sequence_length} if cfg.model_type == "flux" else {}
     paths: list[Path] = []
     try:
-        for i, prompt in enumerate(prompts):
-            # A CPU generator gives the same starting noise on every device.
-            generator = torch.Generator("cpu").manual_seed(cfg.sample_seed + i)
-            image = pipe(expand_prompt(prompt, cfg.trigger_word), num_inference_steps=cfg.sample_steps,
-                         height=cfg.resolution, width=cfg.resolution, generator=generator, **extra).images[0]
-            path = sample_path(out_dir, step, i)
-            image.save(path)
-            paths.append(path)
+        with outputs_in(denoiser, dtype):
+            for i, prompt in enumerate(prompts):
+                # A CPU generator gives the same starting noise on every device.
+                generator = torch.Generator("cpu").manual_seed(cfg.sample_seed + i)
+                image = pipe(expand_prompt(prompt, cfg.trigger_word), num_inference_steps=cfg.sample_steps,
+                             height=cfg.resolution, width=cfg.resolution, generator=generator, **extra).images[0]
+                path = sample_path(out_dir, step, i)
+                image.save(path)
+                paths.append(path)
     finally:
         del pipe
         gc.collect()

@@ -11,6 +11,7 @@ import gc
 import math
 import time
 from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ import torch
 from autotrain_gradio.config import config_digest
 from autotrain_gradio.tasks import optim
 from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub, resolve_precision
-from autotrain_gradio.tasks.diffusion import checkpoint, models, offload
+from autotrain_gradio.tasks.diffusion import checkpoint, emulation, models, offload
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.tasks.diffusion.data import (
     Cache,
@@ -32,11 +33,23 @@ from autotrain_gradio.tasks.diffusion.data import (
 from autotrain_gradio.tasks.diffusion.sampling import expand_prompt
 from autotrain_gradio.tiny import resolve_model
 
+# Other ranks wait while rank 0 alone downloads and runs the text encoders (T5-XXL) to fill the cache, renders
+# samples or writes a 24-48 GB checkpoint; torch's default of 10 minutes would end the run in the middle of that.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=3)
+
 
 def make_optimizer(cfg: DiffusionConfig, groups: list[dict]) -> torch.optim.Optimizer:
     """cfg.optimizer from the one table (tasks.optim); a missing optional package fails here, before any step,
     with the pip line."""
     return optim.make_optimizer(cfg.optimizer, groups, cfg.learning_rate, cfg.weight_decay)
+
+
+def least_free_memory(device: torch.device, world: int) -> int:
+    """Free bytes of this rank's GPU, or the smallest over all ranks when there are several."""
+    free = torch.tensor(torch.cuda.mem_get_info(device)[0], device=device, dtype=torch.int64)
+    if world > 1:
+        torch.distributed.all_reduce(free, op=torch.distributed.ReduceOp.MIN)
+    return int(free.item())
 
 
 def read_prompts(cfg: DiffusionConfig, prompts_file: Path) -> list[str]:
@@ -49,20 +62,26 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     """Train, checkpoint, sample and export as cfg says; returns {format: path} of the written model files."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
-    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, set_seed
 
     from autotrain_gradio.tasks.diffusion.preflight import preflight
 
     # --- processes, device, precision -------------------------------------------------------------------
     cuda = torch.cuda.is_available()
-    precision = resolve_precision(cfg.mixed_precision)
+    # The configured precision is kept on a CPU only by tests, to run the GPU paths there (emulation.py).
+    precision = cfg.mixed_precision if emulation.enabled() else resolve_precision(cfg.mixed_precision)
     # Only a trained SDXL first text encoder has weights off the loss path (its last layer: SDXL reads the
-    # penultimate one), which DDP must be told about.
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.task == "diffusion-full" and cfg.train_text_encoder)
+    # penultimate one), which DDP must be told about. Gradients live in DDP's buckets, not in a second copy
+    # (+9.6 GiB for a full SDXL fine-tune, +44 GiB for Flux).
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.task == "diffusion-full" and cfg.train_text_encoder,
+                                        gradient_as_bucket_view=True)
     # A notebook may run several trainings in one process, and accelerate keeps the first one's precision in a
     # process-wide singleton that refuses a different one: forget it (the process group, in PartialState, stays).
     AcceleratorState._reset_state(reset_partial_state=False)
-    accelerator = Accelerator(mixed_precision=precision, cpu=not cuda, kwargs_handlers=[ddp])
+    accelerator = Accelerator(mixed_precision=precision, cpu=not cuda,
+                              kwargs_handlers=[ddp, InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT)])
+    if emulation.enabled():
+        emulation.keep_fp16(accelerator)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     is_main, events = accelerator.is_main_process, ctx.events
     if precision != cfg.mixed_precision:
@@ -77,13 +96,15 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     # --- preflight: before any weight is read -----------------------------------------------------------
     model_path = resolve_model(cfg.base_model)
     models.check_model_path(model_path)
-    cfg = preflight(cfg, model_path, device, log_fn=ctx.log)
+    # Decided once for all ranks, on the least free memory of any GPU, so that 'adjust' cannot give ranks
+    # different settings (they would then wait for each other forever).
+    cfg = preflight(cfg, model_path, device, log_fn=ctx.log, free=least_free_memory(device, world) if cuda else None)
     quant = models.quantization_config(cfg, frozen_dtype)  # after the preflight, which may switch it on
     side = models.vae_scale_factor(model_path) * (2 if cfg.model_type == "flux" else 1)
 
     # --- data and the cache: the VAE and text encoders run once, on rank 0, then are freed --------------
     items = scan(cfg, side_multiple=side)
-    cache = Cache(cfg, ctx.paths.output_dir / "cache")
+    cache = Cache(cfg, ctx.paths.output_dir / "cache", text_dtype=str(frozen_dtype).removeprefix("torch."))
     cached_latents, cached_text = cfg.cache_latents, cfg.cache_text_embeddings and not train_te
     calls: dict[str, int] = {}  # forward calls of the VAE / text encoders, counted by hooks
     # Where frozen text encoders run (the preflight resolved 'auto' on a GPU); the loop's own encoding needs them
@@ -180,8 +201,11 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
                        "lr": cfg.text_encoder_lr or cfg.learning_rate})
     n_trained = sum(p.numel() for g in groups for p in g["params"])
     n_total = sum(p.numel() for p in denoiser.parameters())
+    base = next(p for n, p in denoiser.named_parameters() if n.endswith("weight") and p.ndim == 2 and "lora_" not in n)
     ctx.log(f"{cfg.model_type} {'LoRA' if lora else 'full'}: {n_trained:,} trained parameters of {n_total:,}; "
-            f"{total} steps, {micro_per_epoch} batches per epoch per process, {world} process(es)")
+            f"{total} steps, {micro_per_epoch} batches per epoch per process, {world} process(es); "
+            f"linear weights stored as {type(base).__name__} {str(base.dtype).removeprefix('torch.')}, "
+            f"mixed precision {precision}")
 
     # --- optimizer and schedule ---------------------------------------------------------------------------
     from diffusers.optimization import get_scheduler
@@ -189,6 +213,14 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     optimizer = make_optimizer(cfg, groups)
     warmup = cfg.warmup_steps or round(cfg.warmup_ratio * total)
     lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+    if world > 1:
+        # DDP broadcasts every parameter from rank 0 when it wraps a model: for a LoRA that copies the frozen base
+        # (24 GB for Flux) for nothing, and torchao's float8 weights cannot be broadcast at all. Sync trained ones.
+        from torch.nn.parallel import DistributedDataParallel
+
+        for module in trained.values():
+            frozen = [name for name, p in module.named_parameters() if not p.requires_grad]
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, frozen)
     prepared = accelerator.prepare(*trained.values(), optimizer)  # the schedule is stepped by hand, once a step
     trained, optimizer = dict(zip(trained, prepared[:-1], strict=True)), prepared[-1]
     denoiser = trained["denoiser"]
@@ -221,7 +253,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             model = accelerator.unwrap_model(denoiser)
             model.eval()
             with torch.no_grad():
-                paths = render_samples(cfg, model_path, model, prompts, step, ctx.paths.samples_dir, device)
+                paths = render_samples(cfg, model_path, model, prompts, step, ctx.paths.samples_dir, device,
+                                       frozen_dtype)
             model.train()
             events.sample(step=step, paths=paths, prompts=prompts)
         accelerator.wait_for_everyone()
@@ -260,7 +293,7 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
                 with torch.set_grad_enabled(train_te):
                     if "latents" in batch:
                         latents = batch["latents"].to(device)
-                    else:
+                    else:  # encode_images leaves autocast: the SDXL VAE overflows in fp16
                         with torch.no_grad():
                             latents = models.encode_images(vae, batch["pixels"])
                     if "prompt_embeds" in batch:
@@ -318,10 +351,10 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             trained_te = [accelerator.unwrap_model(e) for e in encoders] if train_te else None
             outputs = export.save_full(cfg, model, trained_te, ctx.paths.model_dir, step)
         ctx.log(f"model written to {ctx.paths.model_dir}")
-        if cfg.push_to_hub:
-            outputs["hub"] = push_to_hub(cfg, ctx.paths.model_dir)
     accelerator.wait_for_everyone()
-    render(read_prompts(cfg, ctx.paths.sample_prompts))
+    render(read_prompts(cfg, ctx.paths.sample_prompts))  # ends with the last barrier: the other ranks are done
+    if is_main and cfg.push_to_hub:  # an upload of 24-48 GB that no other rank waits for
+        outputs["hub"] = push_to_hub(cfg, ctx.paths.model_dir)
     # In-process callers (a notebook, the Python API) get the trained modules without reloading them.
     ctx.extra["denoiser"] = accelerator.unwrap_model(denoiser)
     return outputs

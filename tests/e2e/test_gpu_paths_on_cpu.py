@@ -1,0 +1,113 @@
+"""The trainer's GPU code paths, run on the CPU with AUTOTRAIN_EMULATE_GPU=1 (see tasks/diffusion/emulation.py):
+bf16 / fp16 autocast with the fp16 GradScaler, NF4 (bitsandbytes' CPU backend) and float8 (torchao) bases, for
+tiny Flux / SDXL / SD1.5 LoRAs, each with samples, a checkpoint, a resume and an export; two ranks on quantized
+bases; the fp16 VAE encode. What only a real GPU tells (peak memory per phase, float8 speed) is not measured here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from test_diffusion_train import _env, make_config, of_type, run_here
+
+from autotrain_gradio.events import read_events
+from autotrain_gradio.jobs.launch import trainer_command
+
+STORED_AS = {"none": "Parameter", "nf4": "Params4bit", "float8": "Float8Tensor"}
+CASES = [(kind, precision, quant) for kind in ("flux", "sdxl", "sd15")
+         for precision, quant in (("bf16", "none"), ("fp16", "none"), ("bf16", "nf4"), ("bf16", "float8"))]
+
+
+@pytest.fixture
+def emulate_gpu(monkeypatch):
+    monkeypatch.setenv("AUTOTRAIN_EMULATE_GPU", "1")
+
+
+def setup_line(events: list[dict]) -> str:
+    return next(e["message"] for e in of_type(events, "log") if "trained parameters" in e.get("message", ""))
+
+
+@pytest.mark.parametrize("kind, precision, quant", CASES, ids=["-".join(c) for c in CASES])
+def test_lora_trains_samples_resumes_and_exports_as_on_a_gpu(tmp_path, emulate_gpu, kind, precision, quant):
+    cfg = make_config(tmp_path, kind, mixed_precision=precision, quantize_base=quant, max_steps=3,
+                      checkpoint_every=2, sample_every=2, sample_prompts=["a photo of red"], sample_steps=2)
+    rc, events = run_here(cfg)
+    assert rc == 0, events[-1]
+    line = setup_line(events)
+    assert f"stored as {STORED_AS[quant]} " in line and f"mixed precision {precision}" in line, line
+    # Samples during training and after the export: rendered in the frozen dtype, real images (a NaN in fp16
+    # would give a blank one).
+    samples = of_type(events, "sample")
+    assert [e["step"] for e in samples] == [2, 3]
+    for event in samples:
+        pixels = np.asarray(Image.open(event["paths"][0]), dtype=np.float32)
+        assert pixels.shape == (32, 32, 3) and pixels.std() > 0
+    ckpt = Path(cfg.output_dir) / "checkpoints" / "step-000002"
+    assert (ckpt / "scaler.pt").is_file() == (precision == "fp16")
+    outputs = events[-1]["outputs"]
+    exported = load_file(outputs["diffusers"])
+    assert Path(outputs["kohya"]).is_file() and exported
+
+    # Resume from step 2 (no samples this time): step 3 is the uninterrupted run's step 3, bit for bit, the fp16
+    # loss scale included (a fresh 65536 would skip the step again).
+    (Path(cfg.output_dir) / "sample_prompts.txt").write_text("")
+    rc, events = run_here(cfg, "--resume")
+    assert rc == 0, events[-1]
+    assert of_type(events, "start")[-1]["step"] == 2 and events[-1]["step"] == 3
+    again = load_file(outputs["diffusers"])
+    assert again.keys() == exported.keys()
+    assert all(torch.equal(again[k], exported[k]) for k in exported)
+
+
+def test_fp16_resume_restores_the_loss_scaler(tmp_path, emulate_gpu):
+    """The GradScaler's state (scale, steps since the last overflow) is checkpointed and restored: a resumed step 2
+    leaves the same scaler state as the uninterrupted one."""
+    cfg = make_config(tmp_path, "sd15", mixed_precision="fp16", max_steps=2, checkpoint_every=1)
+    scaler_file = Path(cfg.output_dir) / "checkpoints" / "step-000002" / "scaler.pt"
+    rc, events = run_here(cfg)
+    assert rc == 0, events[-1]
+    first = torch.load(scaler_file, weights_only=True)
+    shutil.rmtree(scaler_file.parent)
+    rc, events = run_here(cfg, "--resume")
+    assert rc == 0 and of_type(events, "start")[-1]["step"] == 1, events[-1]
+    again = torch.load(scaler_file, weights_only=True)
+    assert first["_growth_tracker"] == 2 and again == first
+
+
+def test_vae_encodes_outside_autocast():
+    """Latents encoded inside the fp16 training step (when they are not cached) are the fp32 ones the cache holds."""
+    from autotrain_gradio.tasks.diffusion.models import encode_images, load_vae
+    from autotrain_gradio.tiny import resolve_model
+
+    vae = load_vae(resolve_model("tiny:sdxl"))
+    pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        plain = encode_images(vae, pixels)
+        with torch.autocast("cpu", dtype=torch.float16):
+            in_step = encode_images(vae, pixels)
+    assert in_step.dtype == torch.float32 and torch.equal(in_step, plain)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quant", ["nf4", "float8"])
+def test_two_ranks_on_a_quantized_base(tmp_path, quant):
+    """DDP wraps only the trained LoRA weights: the frozen quantized base is neither broadcast (torchao's float8
+    weights cannot be) nor copied."""
+    cfg = make_config(tmp_path, "flux", mixed_precision="bf16", quantize_base=quant, max_steps=2, batch_size=1,
+                      checkpoint_every=2)
+    cmd = trainer_command(Path(cfg.output_dir) / "config.toml", num_processes=2)
+    proc = subprocess.run(cmd, env={**_env(), "AUTOTRAIN_EMULATE_GPU": "1"}, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    events = read_events(Path(cfg.output_dir) / "log" / "events.jsonl")
+    assert "2 process(es)" in setup_line(events) and STORED_AS[quant] in setup_line(events)
+    assert [e["step"] for e in of_type(events, "step")] == [1, 2]
+    ckpt = Path(cfg.output_dir) / "checkpoints" / "step-000002"
+    assert {p.name for p in ckpt.glob("rng-*.pt")} == {"rng-0.pt", "rng-1.pt"}
+    assert Path(events[-1]["outputs"]["diffusers"]).is_file()
