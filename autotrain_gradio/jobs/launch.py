@@ -26,6 +26,10 @@ from autotrain_gradio.tasks import load_config
 from autotrain_gradio.workspace import run_paths
 
 EXIT_CANCELLED = 143
+# A multi-process run's launcher (torchrun / accelerate launch) gets the cancel's SIGTERM, passes it to the ranks
+# (each in a session of its own) and SIGKILLs them after TORCH_ELASTIC_SHUTDOWN_TIMEOUT, 30 s by default: less
+# than a full fine-tune's 10-48 GB checkpoint takes. The ranks stop at the next step and checkpoint; let them.
+RANK_SHUTDOWN_TIMEOUT_S = 3600
 
 
 def visible_gpus() -> list[int]:
@@ -76,13 +80,14 @@ def check_gpu_ids(ids: list[int] | None) -> list[int] | None:
 
 def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:
     """The trainer's argv: the harness module directly; for num_processes > 1, `accelerate launch --multi_gpu`
-    on GPUs, or torchrun on a CPU (accelerate's --cpu launcher starts a single process)."""
+    on GPUs (on a free port: two jobs starting together must not race for 29500), or torchrun on a CPU
+    (accelerate's --cpu launcher starts a single process)."""
     args = ["-m", "autotrain_gradio.train", "--config", str(config_path)] + (["--resume"] if resume else [])
     if num_processes <= 1:
         return [sys.executable, *args]
     if visible_gpus():
         return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                str(num_processes), *args]
+                str(num_processes), "--main_process_port", "0", *args]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes),
             *args]
 
@@ -93,6 +98,7 @@ def trainer_env(gpu_ids: list[int] | None, *, secrets: dict[str, str] | None = N
     With `secrets` (a queued job: its submitter's), our own tokens are dropped and only those go in."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")  # train.log shows lines as they happen
+    env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] = str(RANK_SHUTDOWN_TIMEOUT_S)
     if secrets is not None:
         for var in SECRET_VARS:
             env.pop(var, None)

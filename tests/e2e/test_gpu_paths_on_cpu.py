@@ -6,7 +6,9 @@ bases; the fp16 VAE encode. What only a real GPU tells (peak memory per phase, f
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,8 @@ from safetensors.torch import load_file
 from test_diffusion_train import _env, make_config, of_type, run_here
 
 from autotrain_gradio.events import read_events
-from autotrain_gradio.jobs.launch import trainer_command
+from autotrain_gradio.jobs.launch import signal_group, trainer_command, trainer_env
+from autotrain_gradio.tiny import resolve_model
 
 STORED_AS = {"none": "Parameter", "nf4": "Params4bit", "float8": "Float8Tensor"}
 CASES = [(kind, precision, quant) for kind in ("flux", "sdxl", "sd15")
@@ -95,10 +98,10 @@ def test_vae_encodes_outside_autocast():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("quant", ["nf4", "float8"])
-def test_two_ranks_on_a_quantized_base(tmp_path, quant):
+def test_two_ranks_on_a_float8_base(tmp_path):
     """DDP wraps only the trained LoRA weights: the frozen quantized base is neither broadcast (torchao's float8
-    weights cannot be) nor copied."""
+    weights cannot be) nor copied. (Two ranks on an NF4 base: the cancel test below.)"""
+    quant = "float8"
     cfg = make_config(tmp_path, "flux", mixed_precision="bf16", quantize_base=quant, max_steps=2, batch_size=1,
                       checkpoint_every=2)
     cmd = trainer_command(Path(cfg.output_dir) / "config.toml", num_processes=2)
@@ -111,3 +114,33 @@ def test_two_ranks_on_a_quantized_base(tmp_path, quant):
     ckpt = Path(cfg.output_dir) / "checkpoints" / "step-000002"
     assert {p.name for p in ckpt.glob("rng-*.pt")} == {"rng-0.pt", "rng-1.pt"}
     assert Path(events[-1]["outputs"]["diffusers"]).is_file()
+
+
+@pytest.mark.slow
+def test_cancel_of_two_ranks_keeps_the_checkpoint(tmp_path, emulate_gpu, monkeypatch):
+    """A cancel signals the launcher's process group, as the job queue does; the launcher passes SIGTERM on to the
+    ranks and waits while they write the checkpoint. TORCH_ELASTIC_SHUTDOWN_TIMEOUT=0 here stands for a launcher
+    whose wait (30 s by default) is shorter than the checkpoint (10-48 GB for a full fine-tune): the job's
+    environment must override it, or the ranks are killed before any checkpoint. Two ranks on an NF4 base."""
+    monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "0")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = make_config(tmp_path, "sd15", mixed_precision="bf16", quantize_base="nf4", max_steps=100_000,
+                      batch_size=1)
+    config = Path(cfg.output_dir) / "config.toml"
+    resolve_model("tiny:sd15")  # built once here, not by both ranks at once
+    proc = subprocess.Popen(trainer_command(config, num_processes=2), env=trainer_env(None), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    events_file = Path(cfg.output_dir) / "log" / "events.jsonl"
+    deadline = time.time() + 240
+    while not any(e["type"] == "step" and e["step"] >= 2 for e in read_events(events_file)):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate(timeout=30)[0][-3000:]
+        time.sleep(0.2)
+    assert signal_group(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=240)
+    events = read_events(events_file)
+    assert events[-1]["type"] == "end" and events[-1]["status"] == "cancelled", out[-3000:]
+    assert "Params4bit" in setup_line(events) and "2 process(es)" in setup_line(events)
+    ckpt = Path(of_type(events, "checkpoint")[-1]["path"])
+    assert ckpt.name == f"step-{events[-1]['step']:06d}"
+    assert {p.name for p in ckpt.glob("rng-*.pt")} == {"rng-0.pt", "rng-1.pt"}
+    assert (ckpt / "denoiser.safetensors").is_file()

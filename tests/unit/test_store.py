@@ -202,8 +202,9 @@ def test_trainer_command_and_visible_gpus(monkeypatch):
         "-m", "autotrain_gradio.train", "--config", "c.toml", "--resume"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     assert visible_gpus() == [0, 1]
-    assert trainer_command("c.toml", num_processes=2)[:6] == [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    assert trainer_command("c.toml", num_processes=2)[:8] == [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--main_process_port", "0"]  # a free port: two jobs starting together must not both take 29500
 
 
 def test_jobs_have_owners_and_an_old_store_gains_the_column(tmp_path):
