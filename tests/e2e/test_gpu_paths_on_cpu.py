@@ -1,7 +1,8 @@
 """The trainer's GPU code paths, run on the CPU with AUTOTRAIN_EMULATE_GPU=1 (see tasks/diffusion/emulation.py):
-bf16 / fp16 autocast with the fp16 GradScaler, NF4 (bitsandbytes' CPU backend) and float8 (torchao) bases, for
-tiny Flux / SDXL / SD1.5 LoRAs, each with samples, a checkpoint, a resume and an export; two ranks on quantized
-bases; the fp16 VAE encode. What only a real GPU tells (peak memory per phase, float8 speed) is not measured here."""
+bf16 / fp16 autocast with the fp16 GradScaler, NF4 (bitsandbytes' CPU backend) and float8 (torchao) bases; every
+shipped GPU profile on its tiny model, each with samples, checkpoints, a resume and an export; two ranks on
+quantized bases, and their cancel; the VAE encode inside the fp16 step. What only a real GPU tells (peak memory
+per phase, float8 speed, NCCL) is not measured here."""
 
 from __future__ import annotations
 
@@ -20,11 +21,19 @@ from test_diffusion_train import _env, make_config, of_type, run_here
 
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs.launch import signal_group, trainer_command, trainer_env
+from autotrain_gradio.profiles import get_profile
 from autotrain_gradio.tiny import resolve_model
 
 STORED_AS = {"none": "Parameter", "nf4": "Params4bit", "float8": "Float8Tensor"}
-CASES = [(kind, precision, quant) for kind in ("flux", "sdxl", "sd15")
-         for precision, quant in (("bf16", "none"), ("fp16", "none"), ("bf16", "nf4"), ("bf16", "float8"))]
+# Each shipped GPU profile in its own precision; each LoRA profile also in the other precision and on an NF4 and a
+# float8 base (computing in the profile's precision).
+OTHER = {"bf16": "fp16", "fp16": "bf16"}
+CASES = [(name, precision, quant) for name in ("FluxLORA", "SDXL-LoRA", "SD15-LoRA")
+         for precision, quant in (("", "none"), ("other", "none"), ("", "nf4"), ("", "float8"))]
+CASES += [("Flux", "", "none"), ("SDXL", "", "none")]
+# What a tiny run changes in a profile: the model, the size, the step counts.
+TINY = {"base_model", "model_type", "resolution", "max_steps", "batch_size", "warmup_steps", "warmup_ratio",
+        "sample_every", "sample_steps", "checkpoint_every", "keep_checkpoints", "repeats", "max_sequence_length"}
 
 
 @pytest.fixture
@@ -36,10 +45,21 @@ def setup_line(events: list[dict]) -> str:
     return next(e["message"] for e in of_type(events, "log") if "trained parameters" in e.get("message", ""))
 
 
-@pytest.mark.parametrize("kind, precision, quant", CASES, ids=["-".join(c) for c in CASES])
-def test_lora_trains_samples_resumes_and_exports_as_on_a_gpu(tmp_path, emulate_gpu, kind, precision, quant):
-    cfg = make_config(tmp_path, kind, mixed_precision=precision, quantize_base=quant, max_steps=3,
-                      checkpoint_every=2, sample_every=2, sample_prompts=["a photo of red"], sample_steps=2)
+def from_profile(tmp_path: Path, name: str, **overrides):
+    """A tiny run with the shipped profile's settings (optimizer, schedule, precision, checkpointing, ...)."""
+    profile = get_profile(name)
+    settings = {k: v for k, v in profile.config.items() if k not in TINY}
+    return make_config(tmp_path, profile.config["model_type"], full=profile.task == "diffusion-full",
+                       **{**settings, **overrides})
+
+
+@pytest.mark.parametrize("name, precision, quant", CASES, ids=["-".join(filter(None, c)) for c in CASES])
+def test_profile_trains_samples_resumes_and_exports_as_on_a_gpu(tmp_path, emulate_gpu, name, precision, quant):
+    profile_precision = get_profile(name).config["mixed_precision"]
+    precision = OTHER[profile_precision] if precision == "other" else profile_precision
+    cfg = from_profile(tmp_path, name, mixed_precision=precision, quantize_base=quant, max_steps=3,
+                       checkpoint_every=1, keep_checkpoints=3, sample_every=2, sample_prompts=["a photo of red"],
+                       sample_steps=2)
     rc, events = run_here(cfg)
     assert rc == 0, events[-1]
     line = setup_line(events)
@@ -51,21 +71,23 @@ def test_lora_trains_samples_resumes_and_exports_as_on_a_gpu(tmp_path, emulate_g
     for event in samples:
         pixels = np.asarray(Image.open(event["paths"][0]), dtype=np.float32)
         assert pixels.shape == (32, 32, 3) and pixels.std() > 0
-    ckpt = Path(cfg.output_dir) / "checkpoints" / "step-000002"
-    assert (ckpt / "scaler.pt").is_file() == (precision == "fp16")
-    outputs = events[-1]["outputs"]
-    exported = load_file(outputs["diffusers"])
-    assert Path(outputs["kohya"]).is_file() and exported
+    assert all(Path(path).exists() for path in events[-1]["outputs"].values())
+    if cfg.task == "diffusion-lora":
+        assert load_file(events[-1]["outputs"]["diffusers"])
+    checkpoints = Path(cfg.output_dir) / "checkpoints"
+    assert (checkpoints / "step-000002" / "scaler.pt").is_file() == (precision == "fp16")
+    last = checkpoints / "step-000003"
+    trained = load_file(last / "denoiser.safetensors")
 
-    # Resume from step 2 (no samples this time): step 3 is the uninterrupted run's step 3, bit for bit, the fp16
-    # loss scale included (a fresh 65536 would skip the step again).
+    # Resume from step 2 (no samples this time): step 3 is the uninterrupted run's step 3, bit for bit.
+    shutil.rmtree(last)
     (Path(cfg.output_dir) / "sample_prompts.txt").write_text("")
     rc, events = run_here(cfg, "--resume")
     assert rc == 0, events[-1]
     assert of_type(events, "start")[-1]["step"] == 2 and events[-1]["step"] == 3
-    again = load_file(outputs["diffusers"])
-    assert again.keys() == exported.keys()
-    assert all(torch.equal(again[k], exported[k]) for k in exported)
+    again = load_file(last / "denoiser.safetensors")
+    assert again.keys() == trained.keys()
+    assert all(torch.equal(again[k], trained[k]) for k in trained)
 
 
 def test_fp16_resume_restores_the_loss_scaler(tmp_path, emulate_gpu):
