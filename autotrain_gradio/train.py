@@ -29,6 +29,10 @@ class StopBeforeTraining(BaseException):
     """SIGTERM/SIGINT before the trainer's `start` event: raised in the signal handler to leave loading at once."""
 
 
+class StopAfterExport(BaseException):
+    """SIGTERM/SIGINT after the trainer set ctx.extra["exported"] (its outputs): the run is complete."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autotrain_gradio.train")
     parser.add_argument("--config", required=True, help="output/<name>/config.toml")
@@ -47,10 +51,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def request_stop(signum, frame):
         ctx.stop_requested = True
-        if not events.started and not ctx.extra.get("stopping"):
+        if ctx.extra.get("stopping"):
+            return
+        if not events.started:
             # Loading or caching: no step to keep, so stop now rather than after minutes of caching.
             ctx.extra["stopping"] = True
             raise StopBeforeTraining
+        if ctx.extra.get("exported") is not None:
+            # The model is written; what is left (final samples) is not worth waiting for: a completed run.
+            ctx.extra["stopping"] = True
+            raise StopAfterExport
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -63,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
             events.tracker = open_tracker(cfg.log_to, cfg.name, paths.log_dir, cfg.model_dump(mode="json"))
         outputs = get_task(cfg.task).load_train()(cfg, ctx) or {}
+    except StopAfterExport:
+        events.emit("log", level="info", message="stopped during the final samples; the model was already written")
+        events.emit("end", status="completed", error="", outputs=ctx.extra["exported"], step=ctx.extra.get("step", 0))
+        events.close()
+        return 0
     except StopBeforeTraining:
         events.emit("end", status="cancelled", error=CANCELLED_BEFORE, step=0)
         events.close()

@@ -339,6 +339,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_the_job_with_the_reason_and_the_worker_lives_on(small_disk, toy_data):
     ws = small_disk
     job = submit(ws, name="full", profile="p", config_path=_config(ws, "full", toy_data, max_steps=5000))
@@ -361,4 +362,28 @@ def test_a_full_disk_fails_the_job_with_the_reason_and_the_worker_lives_on(small
     again = submit(ws, name="after", profile="p", config_path=_fast_fail_config(ws, "after"))
     _wait(lambda: store.get(again.id).done, 60, "the next job to run")
     assert "IsADirectoryError" in store.get(again.id).error
+    store.close()
+
+
+@pytest.mark.slow
+def test_a_cancel_during_the_final_samples_leaves_a_completed_job(workspace, tmp_path):
+    from autotrain_gradio.demo import make_sample_dataset
+
+    ws = workspace
+    data = make_sample_dataset(tmp_path / "pics", count=2, size=32)
+    assert cli_main(["--workspace", str(ws), "pipeline", "run", "--dataset-path", str(data), "--profile",
+                     "TinyFluxLORA", "--set", "max_steps=2", "--set", "sample_every=0", "--set", "sample_steps=200",
+                     "--set", "checkpoint_every=0"]) == 0
+    store = JobStore(ws)
+    job = store.list()[-1]
+    _wait(lambda: any("model written to" in e.get("message", "") for e in read_events(job.events_path)), 240,
+          "the model export")
+    done = cancel(ws, job.id, grace=60)  # lands while the 200-step final samples render
+    assert (done.status, done.exit_code, done.error) == ("completed", 0, ""), done
+    events = read_events(done.events_path)
+    assert events[-1]["type"] == "end" and events[-1]["outputs"]
+    assert any(e.get("message") == "stopped during the final samples; the model was already written" for e in events)
+    assert any((Path(done.output_dir) / "model").iterdir())
+    with pytest.raises(JobError, match="is completed: nothing to resume"):
+        resume(ws, job.id)
     store.close()
