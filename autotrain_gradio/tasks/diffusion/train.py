@@ -351,8 +351,8 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
             trained_te = [accelerator.unwrap_model(e) for e in encoders] if train_te else None
             outputs = export.save_full(cfg, model, trained_te, ctx.paths.model_dir, step)
         ctx.log(f"model written to {ctx.paths.model_dir}")
-        if not cfg.push_to_hub:  # a stop from here on ends the run completed, without the final samples
-            ctx.extra["exported"] = outputs
+    if not cfg.push_to_hub:  # every rank: a stop from here on ends the run completed, without the final samples
+        ctx.extra["exported"] = outputs
     accelerator.wait_for_everyone()
     render(read_prompts(cfg, ctx.paths.sample_prompts))  # ends with the last barrier: the other ranks are done
     if is_main and cfg.push_to_hub:  # an upload of 24-48 GB that no other rank waits for
