@@ -246,6 +246,7 @@ def validate_table(source: str, profile: Profile, load: Any, cfg: Any, name: str
     except DataError as err:
         report.errors.append(str(err))
         return report
+    report.warnings.extend(getattr(report.data, "warnings", []))  # what the reader noticed but accepts
     table: TableData = report.data.table
     rows = len(table.train) + (len(table.valid) if table.valid is not None else 0)
     if rows < min_rows:

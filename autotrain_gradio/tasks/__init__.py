@@ -24,6 +24,7 @@ from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, Diffusi
 from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
+from autotrain_gradio.tasks.llm.config import LLMConfig
 from autotrain_gradio.tasks.object_detection.config import ObjectDetectionConfig
 from autotrain_gradio.tasks.sentence_transformers.config import SentenceTransformersConfig
 from autotrain_gradio.tasks.seq2seq.config import Seq2SeqConfig
@@ -105,6 +106,9 @@ TASKS: dict[str, Task] = {
                              "image-table", "autotrain_gradio.tasks.object_detection.train:train",
                              data="autotrain_gradio.tasks.object_detection.data:load",
                              tiny={"yolos": "autotrain_gradio.tasks.object_detection.tiny:build_yolos"}),
+    "llm": Task("llm", "LLM fine-tuning (SFT / DPO / ORPO / reward / causal LM)", LLMConfig, "table",
+                "autotrain_gradio.tasks.llm.train:train", data="autotrain_gradio.tasks.llm.data:load",
+                uploads=_TABLE_UPLOADS, tiny={"llm": "autotrain_gradio.tasks.llm.tiny:build_llm"}),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}

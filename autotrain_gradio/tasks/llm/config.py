@@ -1,0 +1,80 @@
+"""LLM settings (AutoTrain's `llm` names where they exist): the trainer, the columns, tokenization, LoRA / QLoRA,
+merge, and the preference-training knobs. No torch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Literal
+
+from pydantic import model_validator
+
+from autotrain_gradio.config import TrainerConfig
+from autotrain_gradio.config import setting as _f
+
+PAIRED = ("dpo", "orpo", "reward")  # trainers that read chosen / rejected pairs
+
+
+class LLMConfig(TrainerConfig):
+    """A causal LM fine-tuned with TRL (AutoTrain's `llm --trainer default|sft|dpo|orpo|reward`)."""
+
+    task: Literal["llm"] = "llm"
+    trainer: Literal["default", "sft", "dpo", "orpo", "reward"] = _f(
+        "sft", "Trainer", "default: plain causal LM on a text column; sft: supervised fine-tuning (TRL SFTTrainer); "
+        "dpo / orpo: preference pairs; reward: a reward model scoring chosen over rejected.")
+    text_column: str = _f("text", "Text / chosen column", "Plain text or a list of chat messages "
+                          '[{"role", "content"}]; the chosen answer for dpo / orpo / reward.', min_length=1)
+    prompt_text_column: str = _f("prompt", "Prompt column", "dpo / orpo (and optionally reward): the prompt.",
+                                 min_length=1)
+    rejected_text_column: str = _f("rejected", "Rejected column", "dpo / orpo / reward: the rejected answer.",
+                                   min_length=1)
+    chat_template: Literal["tokenizer", "chatml", "zephyr", "none"] = _f(
+        "tokenizer", "Chat template", "How message lists become text: the model's own template, ChatML, Zephyr, or "
+        "none (plain text rows only).")
+    block_size: int = _f(1024, "Block size", "default trainer: tokens per training block (texts are concatenated "
+                         "and cut into blocks).", ge=8, le=131072)
+    model_max_length: int = _f(2048, "Max length", "Longest tokenized row; longer rows are truncated or dropped "
+                               "(long_rows).", ge=8, le=131072)
+    long_rows: Literal["truncate", "drop"] = _f("truncate", "Long rows", "What to do with rows longer than "
+                                                "model_max_length.")
+    padding_side: Literal["right", "left"] = _f("right", "Padding side", "Where the tokenizer pads a batch.")
+    packing: bool = _f(False, "Packing", "sft: pack several short rows into one sequence of model_max_length.")
+    add_eos_token: bool = _f(True, "Add EOS", "End each plain-text row with the tokenizer's EOS token.")
+    peft: bool = _f(True, "LoRA", "Train a LoRA adapter instead of every weight.")
+    lora_r: int = _f(16, "LoRA rank", "Rank of the LoRA matrices.", ge=1, le=1024)
+    lora_alpha: int = _f(32, "LoRA alpha", "LoRA scaling numerator (scale = alpha / r).", ge=1, le=4096)
+    lora_dropout: float = _f(0.05, "LoRA dropout", "Dropout on the LoRA input.", ge=0.0, lt=1.0)
+    target_modules: str = _f("all-linear", "Target modules", "Comma-separated module names to adapt, or "
+                             "all-linear.", min_length=1)
+    quantization: Literal["none", "int4", "int8"] = _f(
+        "none", "Quantization", "Load the base model in 4-bit (NF4, QLoRA) or 8-bit with bitsandbytes; CUDA only.")
+    merge_adapter: bool = _f(False, "Merge adapter", "At the end, also write the base model with the adapter "
+                             "merged into model/merged/ (loads with AutoModelForCausalLM alone).")
+    dpo_beta: float = _f(0.1, "Beta", "dpo: how far the policy may move from the reference; orpo: weight of the "
+                         "odds-ratio term.", gt=0.0, le=100.0)
+    max_prompt_length: int = _f(0, "Max prompt tokens", "dpo / orpo: prompts longer than this keep their last "
+                                "tokens (0: no limit beyond model_max_length).", ge=0, le=131072)
+    max_completion_length: int = _f(0, "Max completion tokens", "dpo / orpo: chosen / rejected answers longer "
+                                    "than this keep their first tokens (0: no limit).", ge=0, le=131072)
+    gradient_checkpointing: bool = _f(False, "Gradient checkpointing", "Trade compute for activation memory.")
+    use_flash_attention_2: bool = _f(False, "Flash attention 2", "attn_implementation='flash_attention_2' "
+                                     "(needs the flash-attn package and a CUDA GPU); otherwise sdpa.")
+    distributed_backend: Literal["ddp", "deepspeed"] = _f("ddp", "Distributed backend", "With several GPUs: "
+                                                          "DDP, or DeepSpeed ZeRO when installed.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> LLMConfig:
+        if self.quantization != "none" and not self.peft:
+            raise ValueError(f"quantization={self.quantization!r} trains a LoRA on the quantized model: set "
+                             "peft=true (a quantized model cannot be fully fine-tuned)")
+        if self.merge_adapter and not self.peft:
+            raise ValueError("merge_adapter=true needs peft=true (a full fine-tune has no adapter to merge)")
+        if self.packing and self.trainer != "sft":
+            raise ValueError(f"packing applies to trainer='sft' only (trainer is {self.trainer!r})")
+        return self
+
+
+def cuda_visible() -> bool:
+    """Whether this machine offers a CUDA GPU, without importing torch: an NVIDIA driver and not hidden."""
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1")
+    return not hidden and (shutil.which("nvidia-smi") is not None or os.path.exists("/proc/driver/nvidia"))

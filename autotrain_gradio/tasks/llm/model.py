@@ -1,0 +1,104 @@
+"""Loading and saving LLMs: the tokenizer with its chat template, the base model (optionally 4/8-bit), the LoRA
+adapter, and merging an adapter into full weights (the trainer's merge_adapter and `autotrain tools
+merge-llm-adapter` share `merge_adapter`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autotrain_gradio.tasks.llm.config import LLMConfig
+from autotrain_gradio.tasks.llm.data import CHAT_TEMPLATES, no_template_message
+
+
+def load_tokenizer(cfg: LLMConfig, source: str, conversational: bool) -> Any:
+    """The base model's tokenizer with the chosen chat template, padding side and a pad token (EOS when it has
+    none). Messages with chat_template='tokenizer' and a model without a template fail with one line."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if cfg.chat_template in CHAT_TEMPLATES:
+        tokenizer.chat_template = CHAT_TEMPLATES[cfg.chat_template]
+    elif conversational and not tokenizer.chat_template:
+        raise ValueError(no_template_message(cfg.base_model))
+    tokenizer.padding_side = cfg.padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.model_max_length = cfg.model_max_length
+    return tokenizer
+
+
+def _quantization(cfg: LLMConfig) -> Any | None:
+    if cfg.quantization == "none":
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"quantization={cfg.quantization!r} needs a CUDA GPU; set quantization=none on CPU")
+    if cfg.quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported()
+                              else torch.float16)
+
+
+def load_model(cfg: LLMConfig, source: str, tokenizer: Any, adapter: str | None = None) -> Any:
+    """The base model (a causal LM, or a one-score sequence classifier for the reward trainer), quantized when
+    asked, with a fresh LoRA adapter (peft) or the adapter saved at `adapter` (a checkpoint to export)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    reward = cfg.trainer == "reward"
+    quant = _quantization(cfg)
+    kwargs: dict[str, Any] = {
+        "attn_implementation": "flash_attention_2" if cfg.use_flash_attention_2 else "sdpa",
+        "dtype": torch.bfloat16 if quant is not None else "auto",
+    }
+    if quant is not None:
+        kwargs.update(quantization_config=quant, device_map={"": torch.cuda.current_device()})
+    if reward:
+        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, **kwargs)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    model.config.pad_token_id = tokenizer.pad_token_id  # batches are padded; a classifier finds the last token by it
+    model.config.use_cache = False  # training; generation turns it back on
+    if not cfg.peft:
+        return model
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+
+    if quant is not None:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    if adapter is not None:
+        return PeftModel.from_pretrained(model, adapter, is_trainable=True)
+    targets = cfg.target_modules if cfg.target_modules == "all-linear" else \
+        [m.strip() for m in cfg.target_modules.split(",") if m.strip()]
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
+                      bias="none", task_type="SEQ_CLS" if reward else "CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def merge_adapter(base: str, adapter: str | Path, output: str | Path) -> Path:
+    """Base model + LoRA adapter -> full weights in `output`, with the adapter folder's tokenizer (and its chat
+    template), loadable with AutoModelForCausalLM (or AutoModelForSequenceClassification for a reward adapter)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    adapter, output = Path(adapter), Path(output)
+    config_file = adapter / "adapter_config.json"
+    if not config_file.is_file():
+        raise ValueError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json); give the folder the "
+                         "trainer wrote (output/<name>/model)")
+    task_type = json.loads(config_file.read_text(encoding="utf-8")).get("task_type")
+    if task_type == "SEQ_CLS":
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype="auto")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    merged.config.use_cache = True
+    output.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(output)
+    has_tokenizer = (adapter / "tokenizer_config.json").is_file()
+    AutoTokenizer.from_pretrained(adapter if has_tokenizer else base).save_pretrained(output)
+    return output
