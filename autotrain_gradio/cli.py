@@ -1,4 +1,4 @@
-"""`autotrain`: pipeline run|batch|prepare, profiles, demo, app, and train list|monitor|cancel|resume|logs.
+"""`autotrain`: pipeline run|batch|prepare, profiles, demo, app, train list|monitor|cancel|resume|logs, and tools.
 
 Training settings are not re-declared here: `--set key=value` and `--config FILE` are validated by the config
 models (`autotrain profiles --keys TASK` lists every key with its help text).
@@ -102,6 +102,30 @@ def cmd_app(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge_llm_adapter(args: argparse.Namespace) -> int:
+    """Base model + LoRA adapter -> full weights (AutoTrain's `tools merge-llm-adapter`)."""
+    from autotrain_gradio.tasks.llm.model import merge_adapter
+    from autotrain_gradio.tiny import resolve_model
+
+    try:
+        out = merge_adapter(resolve_model(args.base), args.adapter, args.output)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"merged model written to {out}")
+    return 0
+
+
+def add_tools_commands(sub: argparse._SubParsersAction) -> None:
+    """`autotrain tools ...`: utilities outside the pipeline."""
+    tools = sub.add_parser("tools", help="utilities: merge-llm-adapter").add_subparsers(dest="tool", required=True)
+    merge = tools.add_parser("merge-llm-adapter", help="merge a LoRA adapter into its base model (full weights)")
+    merge.add_argument("--base", required=True, help="base model: Hub id, folder or tiny:<kind>")
+    merge.add_argument("--adapter", required=True, help="the adapter folder (output/<name>/model)")
+    merge.add_argument("--output", required=True, help="folder for the merged model and its tokenizer")
+    merge.set_defaults(func=cmd_merge_llm_adapter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrain", description=__doc__.split("\n")[0])
     parser.add_argument("--workspace", default=None, help="workspace folder (default $AUTOTRAIN_WORKSPACE or .)")
@@ -143,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     from autotrain_gradio.cli_train import add_train_commands
 
     add_train_commands(sub)
+    add_tools_commands(sub)
     return parser
 
 

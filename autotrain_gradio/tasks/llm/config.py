@@ -39,6 +39,9 @@ class LLMConfig(TrainerConfig):
                                                 "model_max_length.")
     padding_side: Literal["right", "left"] = _f("right", "Padding side", "Where the tokenizer pads a batch.")
     packing: bool = _f(False, "Packing", "sft: pack several short rows into one sequence of model_max_length.")
+    assistant_only_loss: bool = _f(False, "Assistant-only loss", "sft on chat messages: learn the assistant replies "
+                                   "only, not the prompts (TRL patches known templates; chatml and zephyr here mark "
+                                   "them).")
     add_eos_token: bool = _f(True, "Add EOS", "End each plain-text row with the tokenizer's EOS token.")
     peft: bool = _f(True, "LoRA", "Train a LoRA adapter instead of every weight.")
     lora_r: int = _f(16, "LoRA rank", "Rank of the LoRA matrices.", ge=1, le=1024)

@@ -25,13 +25,17 @@ from autotrain_gradio.tasks.formats import (
 from autotrain_gradio.tasks.llm.config import PAIRED, LLMConfig, cuda_visible
 
 ROLES = ("system", "user", "assistant", "tool")
-# The templates `chat_template` offers besides the model's own; Jinja as transformers renders it.
+# The templates `chat_template` offers besides the model's own, in Jinja as transformers renders it; assistant turns
+# sit inside {% generation %} markers, so assistant_only_loss can find them.
 CHAT_TEMPLATES = {
-    "chatml": "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-              "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
-              "{% endif %}",
-    "zephyr": "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + "
-              "'\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}",
+    "chatml": "{% for message in messages %}{% if message['role'] == 'assistant' %}{{ '<|im_start|>assistant\\n' }}"
+              "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}{% else %}"
+              "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endif %}"
+              "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    "zephyr": "{% for message in messages %}{% if message['role'] == 'assistant' %}{{ '<|assistant|>\\n' }}"
+              "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\\n' }}{% else %}"
+              "{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}{% endif %}"
+              "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}",
 }
 Row = dict[str, Any]
 
@@ -137,7 +141,7 @@ def _local_tokenizer(base_model: str) -> Any | None:
         from autotrain_gradio.tiny import VERSION, cache_root
 
         folder = cache_root() / f"{base_model[5:]}-v{VERSION}"
-    elif Path(base_model).expanduser().is_dir():
+    elif base_model and Path(base_model).expanduser().is_dir():
         folder = Path(base_model).expanduser()
     file = folder / "tokenizer.json" if folder is not None else None
     if file is None and "/" in base_model:
@@ -155,7 +159,7 @@ def _local_tokenizer(base_model: str) -> Any | None:
 def _has_template(base_model: str) -> bool | None:
     """Whether a local base model folder declares a chat template; None when it is not local."""
     folder = Path(base_model).expanduser()
-    if not folder.is_dir():
+    if not base_model or not folder.is_dir():
         return None
     config = folder / "tokenizer_config.json"
     declared = config.is_file() and "chat_template" in json.loads(config.read_text(encoding="utf-8"))
@@ -189,6 +193,10 @@ def load(source: str | Path, cfg: LLMConfig, train_split: str = "train",
     if conversational and cfg.chat_template == "none":
         raise DataError(f"{data.train.source}: column '{cfg.text_column}' holds chat messages but chat_template is "
                         "'none'; set chat_template=tokenizer (the model's own), chatml or zephyr")
+    if cfg.trainer == "sft" and cfg.assistant_only_loss and not conversational:
+        raise DataError(f"{data.train.source}: assistant_only_loss=true needs chat messages in column "
+                        f"'{cfg.text_column}' (text_column), which holds plain text; map a messages column or set "
+                        "assistant_only_loss=false")
     if conversational and cfg.chat_template == "tokenizer" and _has_template(cfg.base_model) is False:
         raise DataError(no_template_message(cfg.base_model))
     result = LLMData(data, train, valid, conversational)

@@ -86,7 +86,7 @@ def _lm_blocks(cfg: LLMConfig, tokenizer: Any, rows: list[Row]) -> Any:
     return Dataset.from_dict({"input_ids": blocks, "labels": blocks})
 
 
-def _trainer_setup(cfg: LLMConfig) -> tuple[type, type, dict[str, Any]]:
+def _trainer_setup(cfg: LLMConfig, conversational: bool) -> tuple[type, type, dict[str, Any]]:
     """The Trainer class, its TrainingArguments class and the settings only it takes."""
     common: dict[str, Any] = {"gradient_checkpointing": cfg.gradient_checkpointing}
     if cfg.distributed_backend == "deepspeed":
@@ -100,7 +100,8 @@ def _trainer_setup(cfg: LLMConfig) -> tuple[type, type, dict[str, Any]]:
         from trl import SFTConfig, SFTTrainer
 
         return SFTTrainer, SFTConfig, {**common, "max_length": cfg.model_max_length, "packing": cfg.packing,
-                                       "dataset_text_field": "text"}
+                                       "dataset_text_field": "text",
+                                       "assistant_only_loss": cfg.assistant_only_loss and conversational}
     if cfg.trainer == "dpo":
         from trl import DPOConfig, DPOTrainer
 
@@ -145,7 +146,7 @@ def train(cfg: LLMConfig, ctx: RunContext) -> dict[str, Any]:
             return llm_model.load_model(cfg, path, tokenizer)
         return llm_model.load_model(cfg, source, tokenizer, adapter=path if len(calls) > 1 else None)
 
-    trainer_class, args_class, extra_args = _trainer_setup(cfg)
+    trainer_class, args_class, extra_args = _trainer_setup(cfg, data.conversational)
     if cfg.trainer == "default":
         from transformers import default_data_collator
 
