@@ -105,10 +105,9 @@ def cmd_app(args: argparse.Namespace) -> int:
 def cmd_merge_llm_adapter(args: argparse.Namespace) -> int:
     """Base model + LoRA adapter -> full weights (AutoTrain's `tools merge-llm-adapter`)."""
     from autotrain_gradio.tasks.llm.model import merge_adapter
-    from autotrain_gradio.tiny import resolve_model
 
     try:
-        out = merge_adapter(resolve_model(args.base), args.adapter, args.output)
+        out = merge_adapter(args.base, args.adapter, args.output)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

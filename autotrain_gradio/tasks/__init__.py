@@ -32,6 +32,7 @@ from autotrain_gradio.tasks.tabular.config import TabularConfig
 from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
 from autotrain_gradio.tasks.text_regression.config import TextRegressionConfig
 from autotrain_gradio.tasks.token_classification.config import TokenClassificationConfig
+from autotrain_gradio.tasks.vlm.config import VLMConfig
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ TASKS: dict[str, Task] = {
     "llm": Task("llm", "LLM fine-tuning (SFT / DPO / ORPO / reward / causal LM)", LLMConfig, "table",
                 "autotrain_gradio.tasks.llm.train:train", data="autotrain_gradio.tasks.llm.data:load",
                 uploads=_TABLE_UPLOADS, tiny={"llm": "autotrain_gradio.tasks.llm.tiny:build_llm"}),
+    "vlm": Task("vlm", "Vision-language model (VQA / captioning)", VLMConfig, "image-table",
+                "autotrain_gradio.tasks.vlm.train:train", data="autotrain_gradio.tasks.vlm.data:load",
+                tiny={"vlm": "autotrain_gradio.tasks.vlm.tiny:build_vlm"}),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}

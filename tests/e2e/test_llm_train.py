@@ -119,8 +119,10 @@ def test_dpo_raises_the_margin(tmp_path, pairs):
 def test_orpo_lowers_its_loss(tmp_path, pairs):
     _, out = _run(tmp_path / "ws", pairs, "orpo", "trainer=orpo", "max_steps=12", "learning_rate=5e-3",
                   mapping="text_column=chosen")
+    steps = [e["loss"] for e in read_events(out / "log" / "events.jsonl") if e["type"] == "step"]
+    assert steps[-1] < 0.6 * steps[0], steps
     losses = _evals(out, "loss")
-    assert losses[-1] < 0.7 * losses[0], losses
+    assert losses[-1] < 0.85 * losses[0], losses
     assert _evals(out, "rewards/accuracies")[-1] >= 0.8
 
 
@@ -141,8 +143,7 @@ def test_reward_model_prefers_held_out_chosen_answers(tmp_path, pairs):
     rows = [json.loads(line) for line in (pairs / "valid.jsonl").read_text().splitlines()]
 
     def score(prompt: str, answer: str) -> float:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt},
-                                              {"role": "assistant", "content": answer}], tokenize=False)
+        text = prompt + answer + tokenizer.eos_token  # as TRL's reward trainer joins a plain-text pair
         with torch.no_grad():
             return model(**tokenizer(text, return_tensors="pt")).logits[0, 0].item()
 
@@ -154,8 +155,9 @@ def test_merge_tool_refuses_a_folder_without_adapter(tmp_path):
     proc = _cli("tools", "merge-llm-adapter", "--base", "tiny:llm", "--adapter", str(tmp_path), "--output",
                 str(tmp_path / "out"))
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"error: {tmp_path} is not a LoRA adapter folder (no adapter_config.json); give "
-                                   "the folder the trainer wrote (output/<name>/model)")
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path} is not a LoRA adapter folder (no adapter_config.json); give the folder the trainer wrote "
+        "(output/<name>/model)")
     assert not (tmp_path / "out").exists()
 
 

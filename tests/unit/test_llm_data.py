@@ -3,6 +3,7 @@ through `autotrain pipeline prepare` (exit 2, workspace untouched). Torch-free, 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -125,3 +126,32 @@ def test_merge_tool_is_a_cli_command(capsys):
     with pytest.raises(SystemExit):
         main(["tools", "merge-llm-adapter", "--help"])
     assert "--adapter" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="deepspeed is installed here")
+def test_deepspeed_needs_its_package(tmp_path, capsys):
+    data = _jsonl(tmp_path / "c.jsonl", [{"messages": _chat("hi", "yo")}] * 3)
+    assert ("distributed_backend='deepspeed' needs the deepspeed package (pip install deepspeed); or set "
+            "distributed_backend=ddp") in _bad(tmp_path, capsys, data, "distributed_backend=deepspeed")
+
+
+def test_rows_over_model_max_length_are_counted_at_validate(tmp_path, capsys):
+    """With the base model's tokenizer.json on this machine (here a local folder), validate counts long rows."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    model = tmp_path / "base"
+    model.mkdir()
+    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.save(str(model / "tokenizer.json"))
+    (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    data = _jsonl(tmp_path / "c.jsonl", [{"messages": _chat("hi", "yo")}] * 4 + [{"messages": _chat("x" * 40, "y")}])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    code = main(["--workspace", str(ws), "pipeline", "prepare", "--dataset-path", str(data), "--profile", "TinyLLM",
+                 "--column-mapping", "text_column=messages", "--dry-run", "--set", f"base_model={model}",
+                 "--set", "model_max_length=16", "--set", "long_rows=drop"])
+    assert code == 0
+    assert (f"{data}: about 1 of 5 rows are longer than model_max_length=16 tokens (row 5); they will be dropped "
+            "(long_rows='drop')") in capsys.readouterr().out

@@ -14,13 +14,12 @@ from autotrain_gradio.tasks.formats import (
     TableData,
     check_no_missing,
     check_numeric,
+    image_files,
     read_table,
     require_column,
-    rows_text,
     split_rows,
 )
 from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
-from autotrain_gradio.workspace import IMAGE_EXTENSIONS
 
 Sample = tuple[Path, float]  # (image file, target)
 
@@ -39,21 +38,10 @@ class ImageRegressionData:
 
 
 def _samples(table, metadata: Path, cfg: ImageRegressionConfig) -> list[Sample]:
-    require_column(table, "image_column", cfg.image_column)
+    paths = image_files(table, metadata, "image_column", cfg.image_column)
     require_column(table, "target_column", cfg.target_column)
-    check_no_missing(table, "image_column", cfg.image_column, "file name")
     check_no_missing(table, "target_column", cfg.target_column, "target")
     targets = check_numeric(table, "target_column", cfg.target_column)
-    paths = [metadata.parent / str(row[cfg.image_column]) for row in table.rows]
-    missing = [i for i, p in enumerate(paths, 1) if not p.is_file()]
-    if missing:
-        raise DataError(f"{metadata}: {len(missing)} image file{'s' if len(missing) > 1 else ''} in "
-                        f"'{cfg.image_column}' not found at {rows_text(missing)} (e.g. {paths[missing[0] - 1]}); "
-                        "file names are relative to the metadata file's folder")
-    odd = [i for i, p in enumerate(paths, 1) if p.suffix.lower() not in IMAGE_EXTENSIONS]
-    if odd:
-        raise DataError(f"{metadata}: '{cfg.image_column}' names files that are not images at {rows_text(odd)} "
-                        f"(e.g. {paths[odd[0] - 1].name}); use {', '.join(IMAGE_EXTENSIONS)}")
     return list(zip(paths, targets, strict=True))
 
 

@@ -15,7 +15,30 @@ from autotrain_gradio.config import setting as _f
 PAIRED = ("dpo", "orpo", "reward")  # trainers that read chosen / rejected pairs
 
 
-class LLMConfig(TrainerConfig):
+class AdapterConfig(TrainerConfig):
+    """LoRA / QLoRA and memory settings shared by the LLM and VLM tasks."""
+
+    peft: bool = _f(True, "LoRA", "Train a LoRA adapter instead of every weight.")
+    lora_r: int = _f(16, "LoRA rank", "Rank of the LoRA matrices.", ge=1, le=1024)
+    lora_alpha: int = _f(32, "LoRA alpha", "LoRA scaling numerator (scale = alpha / r).", ge=1, le=4096)
+    lora_dropout: float = _f(0.05, "LoRA dropout", "Dropout on the LoRA input.", ge=0.0, lt=1.0)
+    target_modules: str = _f("all-linear", "Target modules", "Comma-separated module names to adapt, or "
+                             "all-linear.", min_length=1)
+    quantization: Literal["none", "int4", "int8"] = _f(
+        "none", "Quantization", "Load the base model in 4-bit (NF4, QLoRA) or 8-bit with bitsandbytes; CUDA only.")
+    gradient_checkpointing: bool = _f(False, "Gradient checkpointing", "Trade compute for activation memory.")
+    use_flash_attention_2: bool = _f(False, "Flash attention 2", "attn_implementation='flash_attention_2' "
+                                     "(needs the flash-attn package and a CUDA GPU); otherwise sdpa.")
+
+    @model_validator(mode="after")
+    def _quantized_lora(self) -> AdapterConfig:
+        if self.quantization != "none" and not self.peft:
+            raise ValueError(f"quantization={self.quantization!r} trains a LoRA on the quantized model: set "
+                             "peft=true (a quantized model cannot be fully fine-tuned)")
+        return self
+
+
+class LLMConfig(AdapterConfig):
     """A causal LM fine-tuned with TRL (AutoTrain's `llm --trainer default|sft|dpo|orpo|reward`)."""
 
     task: Literal["llm"] = "llm"
@@ -43,33 +66,19 @@ class LLMConfig(TrainerConfig):
                                    "only, not the prompts (TRL patches known templates; chatml and zephyr here mark "
                                    "them).")
     add_eos_token: bool = _f(True, "Add EOS", "End each plain-text row with the tokenizer's EOS token.")
-    peft: bool = _f(True, "LoRA", "Train a LoRA adapter instead of every weight.")
-    lora_r: int = _f(16, "LoRA rank", "Rank of the LoRA matrices.", ge=1, le=1024)
-    lora_alpha: int = _f(32, "LoRA alpha", "LoRA scaling numerator (scale = alpha / r).", ge=1, le=4096)
-    lora_dropout: float = _f(0.05, "LoRA dropout", "Dropout on the LoRA input.", ge=0.0, lt=1.0)
-    target_modules: str = _f("all-linear", "Target modules", "Comma-separated module names to adapt, or "
-                             "all-linear.", min_length=1)
-    quantization: Literal["none", "int4", "int8"] = _f(
-        "none", "Quantization", "Load the base model in 4-bit (NF4, QLoRA) or 8-bit with bitsandbytes; CUDA only.")
     merge_adapter: bool = _f(False, "Merge adapter", "At the end, also write the base model with the adapter "
-                             "merged into model/merged/ (loads with AutoModelForCausalLM alone).")
+                             "merged into output/<name>/merged/ (loads with AutoModelForCausalLM alone).")
     dpo_beta: float = _f(0.1, "Beta", "dpo: how far the policy may move from the reference; orpo: weight of the "
                          "odds-ratio term.", gt=0.0, le=100.0)
     max_prompt_length: int = _f(0, "Max prompt tokens", "dpo / orpo: prompts longer than this keep their last "
                                 "tokens (0: no limit beyond model_max_length).", ge=0, le=131072)
     max_completion_length: int = _f(0, "Max completion tokens", "dpo / orpo: chosen / rejected answers longer "
                                     "than this keep their first tokens (0: no limit).", ge=0, le=131072)
-    gradient_checkpointing: bool = _f(False, "Gradient checkpointing", "Trade compute for activation memory.")
-    use_flash_attention_2: bool = _f(False, "Flash attention 2", "attn_implementation='flash_attention_2' "
-                                     "(needs the flash-attn package and a CUDA GPU); otherwise sdpa.")
     distributed_backend: Literal["ddp", "deepspeed"] = _f("ddp", "Distributed backend", "With several GPUs: "
                                                           "DDP, or DeepSpeed ZeRO when installed.")
 
     @model_validator(mode="after")
     def _rules(self) -> LLMConfig:
-        if self.quantization != "none" and not self.peft:
-            raise ValueError(f"quantization={self.quantization!r} trains a LoRA on the quantized model: set "
-                             "peft=true (a quantized model cannot be fully fine-tuned)")
         if self.merge_adapter and not self.peft:
             raise ValueError("merge_adapter=true needs peft=true (a full fine-tune has no adapter to merge)")
         if self.packing and self.trainer != "sft":

@@ -6,6 +6,7 @@ orpo), {"chosen", "rejected"[, "prompt"]} (reward). No torch."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,10 +171,14 @@ def load(source: str | Path, cfg: LLMConfig, train_split: str = "train",
          valid_split: str | None = None) -> LLMData:
     """Read and check the table; raises DataError (one line) for a missing column, an empty text / chosen /
     rejected cell, a cell that is not text or role/content messages, an unknown role, messages with no template,
-    or int4/int8 quantization on a machine without CUDA. Rows over model_max_length are counted as a warning."""
+    int4/int8 quantization on a machine without CUDA, or DeepSpeed when it is not installed. Rows over
+    model_max_length are counted as a warning."""
     if cfg.quantization != "none" and not cuda_visible():
         raise DataError(f"quantization={cfg.quantization!r} needs a CUDA GPU (bitsandbytes) and this machine has "
                         "none; set quantization=none to train in full precision")
+    if cfg.distributed_backend == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise DataError("distributed_backend='deepspeed' needs the deepspeed package (pip install deepspeed); or set "
+                        "distributed_backend=ddp")
     data = read_table(source, train_split, valid_split)
     needed = [("text_column", cfg.text_column, "chosen text" if cfg.trainer in PAIRED else "text")]
     if cfg.trainer in PAIRED:
@@ -186,10 +191,7 @@ def load(source: str | Path, cfg: LLMConfig, train_split: str = "train",
             require_column(table, key, column)
             check_no_missing(table, key, column, what)
     train, conversational = _rows(data.train, cfg)
-    if data.valid is not None:
-        valid, _ = _rows(data.valid, cfg)
-    else:
-        train, valid = split_rows(train, cfg.valid_split, cfg.seed)
+    valid = _rows(data.valid, cfg)[0] if data.valid is not None else None
     if conversational and cfg.chat_template == "none":
         raise DataError(f"{data.train.source}: column '{cfg.text_column}' holds chat messages but chat_template is "
                         "'none'; set chat_template=tokenizer (the model's own), chatml or zephyr")
@@ -199,11 +201,15 @@ def load(source: str | Path, cfg: LLMConfig, train_split: str = "train",
                         "assistant_only_loss=false")
     if conversational and cfg.chat_template == "tokenizer" and _has_template(cfg.base_model) is False:
         raise DataError(no_template_message(cfg.base_model))
-    result = LLMData(data, train, valid, conversational)
+    warnings = []
     tokenizer = _local_tokenizer(cfg.base_model)
-    if tokenizer is not None:
-        every = train + valid
-        long = count_long(every, lambda r: sum(len(tokenizer.encode(t).ids) for t in texts(r)), cfg.model_max_length)
-        if long:
-            result.warnings.append(long_rows_warning(data.train.source, long, len(every), cfg, approx=True))
+    for table, rows in ((data.train, train), (data.valid, valid)):
+        if tokenizer is not None and rows:  # row numbers as in the file, before any split
+            long = count_long(rows, lambda r: sum(len(tokenizer.encode(t).ids) for t in texts(r)),
+                              cfg.model_max_length)
+            if long:
+                warnings.append(long_rows_warning(table.source, long, len(rows), cfg, approx=True))
+    if valid is None:
+        train, valid = split_rows(train, cfg.valid_split, cfg.seed)
+    result = LLMData(data, train, valid, conversational, warnings)
     return result

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.tasks.llm.config import LLMConfig
+from autotrain_gradio.tasks.llm.config import AdapterConfig, LLMConfig
 from autotrain_gradio.tasks.llm.data import CHAT_TEMPLATES, no_template_message
 
 
@@ -29,7 +29,7 @@ def load_tokenizer(cfg: LLMConfig, source: str, conversational: bool) -> Any:
     return tokenizer
 
 
-def _quantization(cfg: LLMConfig) -> Any | None:
+def _quantization(cfg: AdapterConfig) -> Any | None:
     if cfg.quantization == "none":
         return None
     import torch
@@ -44,13 +44,10 @@ def _quantization(cfg: LLMConfig) -> Any | None:
                               else torch.float16)
 
 
-def load_model(cfg: LLMConfig, source: str, tokenizer: Any, adapter: str | None = None) -> Any:
-    """The base model (a causal LM, or a one-score sequence classifier for the reward trainer), quantized when
-    asked, with a fresh LoRA adapter (peft) or the adapter saved at `adapter` (a checkpoint to export)."""
+def load_kwargs(cfg: AdapterConfig) -> dict[str, Any]:
+    """from_pretrained arguments: attention implementation, dtype, and the 4/8-bit quantization (CUDA only)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    reward = cfg.trainer == "reward"
     quant = _quantization(cfg)
     kwargs: dict[str, Any] = {
         "attn_implementation": "flash_attention_2" if cfg.use_flash_attention_2 else "sdpa",
@@ -58,38 +55,58 @@ def load_model(cfg: LLMConfig, source: str, tokenizer: Any, adapter: str | None 
     }
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": torch.cuda.current_device()})
-    if reward:
-        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, **kwargs)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    model.config.pad_token_id = tokenizer.pad_token_id  # batches are padded; a classifier finds the last token by it
-    model.config.use_cache = False  # training; generation turns it back on
+    return kwargs
+
+
+def with_lora(model: Any, cfg: AdapterConfig, task_type: str, all_linear: str = "all-linear",
+              adapter: str | None = None) -> Any:
+    """The model with a fresh LoRA adapter (or the one saved at `adapter`, trainable), prepared for k-bit training
+    when quantized; unchanged without peft. `all_linear` is what target_modules='all-linear' means for this model."""
     if not cfg.peft:
         return model
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
-    if quant is not None:
+    if cfg.quantization != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     if adapter is not None:
         return PeftModel.from_pretrained(model, adapter, is_trainable=True)
-    targets = cfg.target_modules if cfg.target_modules == "all-linear" else \
+    targets = all_linear if cfg.target_modules == "all-linear" else \
         [m.strip() for m in cfg.target_modules.split(",") if m.strip()]
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-                      bias="none", task_type="SEQ_CLS" if reward else "CAUSAL_LM")
+                      bias="none", task_type=task_type)
     return get_peft_model(model, lora)
 
 
-def merge_adapter(base: str, adapter: str | Path, output: str | Path) -> Path:
-    """Base model + LoRA adapter -> full weights in `output`, with the adapter folder's tokenizer (and its chat
-    template), loadable with AutoModelForCausalLM (or AutoModelForSequenceClassification for a reward adapter)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+def load_model(cfg: LLMConfig, source: str, tokenizer: Any, adapter: str | None = None) -> Any:
+    """The base model (a causal LM, or a one-score sequence classifier for the reward trainer), quantized when
+    asked, with a fresh LoRA adapter (peft) or the adapter saved at `adapter` (a checkpoint to export)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    reward = cfg.trainer == "reward"
+    if reward:
+        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, **load_kwargs(cfg))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source, **load_kwargs(cfg))
+    model.config.pad_token_id = tokenizer.pad_token_id  # batches are padded; a classifier finds the last token by it
+    model.config.use_cache = False  # training; generation turns it back on
+    return with_lora(model, cfg, "SEQ_CLS" if reward else "CAUSAL_LM", adapter=adapter)
+
+
+def merge_adapter(base: str, adapter: str | Path, output: str | Path) -> Path:
+    """Base model (Hub id, folder or tiny:<kind>) + LoRA adapter -> full weights in `output`, with the adapter
+    folder's tokenizer (and its chat template); loads with AutoModelForCausalLM (AutoModelForSequenceClassification
+    for a reward adapter)."""
     adapter, output = Path(adapter), Path(output)
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise ValueError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json); give the folder the "
                          "trainer wrote (output/<name>/model)")
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from autotrain_gradio.tiny import resolve_model
+
+    base = resolve_model(base)  # tiny:<kind> -> its folder; anything else unchanged
     task_type = json.loads(config_file.read_text(encoding="utf-8")).get("task_type")
     if task_type == "SEQ_CLS":
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype="auto")

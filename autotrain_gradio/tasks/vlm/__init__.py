@@ -1,0 +1,1 @@
+"""Vision-language fine-tuning (AutoTrain's `vlm`: vqa and captioning) with TRL's SFTTrainer and LoRA."""
