@@ -53,11 +53,12 @@ def built(tmp_path_factory) -> gr.Blocks:
 
 def test_app_has_tabs_and_components(built):
     tabs = [b.label for b in built.blocks.values() if isinstance(b, gr.Tab)]
-    assert tabs == ["Train", "Jobs", "Profiles"]
+    assert tabs == ["Train", "Jobs", "Profiles", "Chat"]
     ids = _by_elem_id(built)
     for elem_id in ("dataset-path", "dataset-upload", "profile", "dataset-name", "min-images", "validate", "start",
                     "report", "jobs-table", "job-progress", "job-loss", "job-samples", "job-logs", "job-cancel",
-                    "job-resume", "job-download", "profiles-table", "profile-toml"):
+                    "job-resume", "job-download", "profiles-table", "profile-toml", "chat-run", "chat-box",
+                    "chat-message"):
         assert elem_id in ids, elem_id
     assert isinstance(ids["job-loss"], gr.LinePlot)
     assert isinstance(ids["job-samples"], gr.Gallery)
