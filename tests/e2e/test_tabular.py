@@ -124,8 +124,9 @@ def test_multi_column_regression_with_xgboost(tmp_path):
 
 @pytest.mark.slow  # two trainer processes
 def test_sigterm_mid_study_then_resume_ends_with_the_trials_asked_for_none_repeated(tmp_path):
-    total = 4
-    write_csv(tmp_path / "input" / "t" / "train.csv", toy_rows(120), ["label"])
+    total = 3
+    # 2000 rows: an XGBoost trial takes long enough that the signal lands while trials remain, however busy the box
+    write_csv(tmp_path / "input" / "t" / "train.csv", toy_rows(2000), ["label"])
     cfg = TabularConfig(name="t", data_dir=str(tmp_path / "input" / "t"), output_dir=str(tmp_path / "output" / "t"),
                         target_columns=["label"], id_column="id", num_trials=total, n_jobs=1)
     config = save_config(cfg, Path(cfg.output_dir) / "config.toml")
@@ -145,6 +146,9 @@ def test_sigterm_mid_study_then_resume_ends_with_the_trials_asked_for_none_repea
     stopped = events[-1]["step"]
     assert 1 <= stopped < total
     assert (Path(cfg.output_dir) / "model" / "model.joblib").is_file()  # the best so far is kept
+    assert json.loads((Path(cfg.output_dir) / "model" / "eval_results.json").read_text())["trial"] < stopped
+    checkpoint = [e for e in events if e["type"] == "checkpoint"]  # the study file is what resume continues
+    assert checkpoint and checkpoint[-1]["path"] == str(Path(cfg.output_dir) / "study.db")
 
     resumed = subprocess.run([*command, "--resume"], env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -202,8 +202,9 @@ def _dump(obj: Any, path: Path) -> None:
 
 
 def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
-    """Tune and save a tabular model; returns {"model": folder, "metrics": best trial's metrics, ...}. Stopped by a
-    signal, it keeps the best model so far (the harness marks the run cancelled)."""
+    """Tune and save a tabular model; returns {"model": folder, "metrics": best trial's metrics, "trials": n}.
+    Stopped by a signal before num_trials, it keeps the best model so far and returns {"checkpoint": study file}
+    (the harness marks the run cancelled; --resume finishes the study)."""
     data: TabularData = load(cfg.data_dir, cfg)
     schema = data.schema
     ctx.log(data.summary())
@@ -285,18 +286,23 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
     # --- outputs: the best trial's model is already model.joblib ------------------------------------------------
     trials = study.get_trials(deepcopy=False)
     best = study.best_trial if any(t.state == TrialState.COMPLETE for t in trials) else None
-    if best is None:
-        if ctx.stop_requested:
-            return {}
+    stopped_short = ctx.stop_requested and done < cfg.num_trials
+    if best is None and not stopped_short:
         errors = [t.user_attrs["error"] for t in trials if "error" in t.user_attrs]
         raise RuntimeError(f"no trial of {cfg.model} finished ({len(trials)} tried); last error: "
                            f"{errors[-1] if errors else 'none recorded'}")
-    metrics = {"trial": best.number, **best.user_attrs["metrics"]}
-    (model_dir / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    (model_dir / "best_params.json").write_text(json.dumps(best.user_attrs["params"], indent=2), encoding="utf-8")
-    saved.trials_dataframe().to_csv(model_dir / "trials.csv", index=False)
-    write_model_card(model_dir / "README.md", cfg, schema, best.user_attrs["params"], metrics)
-    ctx.log(f"best trial {best.number} of {done}: {metric}={best.value:.6f}; model saved to {model_dir}")
+    if best is not None:  # also when stopped: the best model so far is usable, and says how it was found
+        metrics = {"trial": best.number, **best.user_attrs["metrics"]}
+        (model_dir / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        (model_dir / "best_params.json").write_text(json.dumps(best.user_attrs["params"], indent=2),
+                                                    encoding="utf-8")
+        saved.trials_dataframe().to_csv(model_dir / "trials.csv", index=False)
+        write_model_card(model_dir / "README.md", cfg, schema, best.user_attrs["params"], metrics, done)
+        ctx.log(f"best trial {best.number} of {done}: {metric}={best.value:.6f}; model saved to {model_dir}")
+    if stopped_short:  # the study file is the checkpoint: the run is cancelled, --resume finishes the study
+        db = Path(cfg.output_dir) / "study.db"
+        ctx.events.checkpoint(step=done, path=db)
+        return {"checkpoint": str(db)}
     outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "trials": done}
     if cfg.push_to_hub and ctx.is_main:
         outputs["hub"] = push_to_hub(cfg, model_dir)
@@ -304,12 +310,13 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
 
 
 def write_model_card(path: Path, cfg: TabularConfig, schema: Schema, params: dict[str, Any],
-                     metrics: dict[str, Any]) -> None:
+                     metrics: dict[str, Any], trials: int) -> None:
+    """README.md: front matter the Hub reads, the task, the best trial's metrics and parameters, how to use it."""
     kind = "classification" if cfg.is_classification else "regression"
     lines = ["---", "library_name: sklearn", "tags:", "- autotrain", "- autotrain-gradio", "- tabular",
              f"- tabular-{kind}", "---", "", f"# {cfg.name}", "",
              f"A {cfg.model} model for tabular {schema.sub_task.replace('_', ' ')} of "
-             f"{', '.join(schema.target_columns)}, tuned by Optuna over {cfg.num_trials} trials "
+             f"{', '.join(schema.target_columns)}, tuned by Optuna over {trials} trials "
              "(trained with autotrain-gradio).", "", "## Validation metrics (best trial)", ""]
     lines += [f"- {k}: {v}" for k, v in metrics.items()]
     lines += ["", "## Best parameters", ""] + [f"- {k}: {v}" for k, v in params.items()]
