@@ -267,6 +267,12 @@ class JobStore:
             params.append(where_status)
         return self.conn.execute(sql, params).rowcount == 1
 
+    def delete(self, job_id: int) -> bool:
+        """Remove a finished job's row (completed, failed or cancelled only). True if a row went."""
+        marks = ",".join("?" * len(FINAL))
+        return self.conn.execute(f"DELETE FROM jobs WHERE id = ? AND status IN ({marks})",
+                                 (int(job_id), *FINAL)).rowcount == 1
+
     def claim(self, free_gpus: list[int] | None, backend: str = "local", launch_key: str | None = None) -> Job | None:
         """Atomically move the head of the backend's queue to 'running' if it may start now, and return it.
 

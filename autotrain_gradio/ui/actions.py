@@ -86,7 +86,7 @@ class AppContext:
 # --- validate and start --------------------------------------------------------------------------------------
 
 
-def _quota_error(ctx: AppContext, user: User) -> str | None:
+def quota_error(ctx: AppContext, user: User) -> str | None:
     if not ctx.access.shared:
         return None
     mine = ctx.visible_jobs(user)
@@ -126,7 +126,7 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     if ctx.access.shared and overrides.get("push_to_hub"):
         return refuse("push_to_hub is off in a shared app: download the model from the Jobs tab and push it with "
                       "your own token")
-    if not dry_run and (why := _quota_error(ctx, user)) is not None:
+    if not dry_run and (why := quota_error(ctx, user)) is not None:
         return refuse(why)
     name = (dataset_name or "").strip() or suggest_name(dataset)
     if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other

@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 from gradio.data_classes import FileData
 from pydantic import BaseModel, Field
 
-from autotrain_gradio.ui import actions
+from autotrain_gradio.ui import actions, manage
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
 
@@ -77,7 +77,20 @@ def register(ctx: AppContext) -> None:
         """One of your jobs' model files and checkpoint LoRAs (or one zip of them), as downloadable files."""
         return [FileData(path=p) for p in _call(actions.download, ctx, user(request), job_id, as_zip)]
 
-    for fn in (validate, start_job, list_jobs, job_status, job_events, job_logs, cancel_job, resume_job, download):
+    def delete_job(job_id: int, request: gr.Request = None) -> dict:
+        """Delete a finished job of yours and its output folder."""
+        return _call(manage.delete_job, ctx, user(request), job_id)
+
+    def duplicate_job(job_id: int, request: gr.Request = None) -> dict:
+        """Queue a new run with the settings and data of one of your jobs; returns the new job."""
+        return _call(manage.duplicate_job, ctx, user(request), job_id)
+
+    def retry_job(job_id: int, request: gr.Request = None) -> dict:
+        """Queue a failed or cancelled job of yours again from the start."""
+        return _call(manage.retry_job, ctx, user(request), job_id)
+
+    for fn in (validate, start_job, list_jobs, job_status, job_events, job_logs, cancel_job, resume_job, download,
+               delete_job, duplicate_job, retry_job):
         gr.api(fn, api_name=fn.__name__, concurrency_id="api", concurrency_limit=4)
 
 

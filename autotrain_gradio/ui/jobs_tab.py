@@ -32,6 +32,7 @@ from autotrain_gradio.ui.actions import (
     resume_job,
     stage,
 )
+from autotrain_gradio.ui.manage import delete_job, duplicate_job, retry_job
 
 COLUMNS = ["id", "name", "profile", "status", "progress", "started", "duration"]
 POLL_S = 1.5
@@ -138,6 +139,10 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
         resume_btn = gr.Button("Resume", interactive=False, elem_id="job-resume")
         download_btn = gr.Button("Download model files", interactive=False, elem_id="job-download")
         raw_btn = gr.Button("Download raw log", interactive=False, elem_id="job-raw-log")
+    with gr.Row():
+        retry_btn = gr.Button("Retry from the start", interactive=False, elem_id="job-retry")
+        duplicate_btn = gr.Button("Duplicate (same settings, new run)", interactive=False, elem_id="job-duplicate")
+        delete_btn = gr.Button("Delete job and its output", variant="stop", interactive=False, elem_id="job-delete")
     files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="job-files")
 
     def refresh(job_id: int | None, current: Watch | None, request: gr.Request) -> list[Any]:
@@ -148,7 +153,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
             mine = ctx.visible_jobs(user)
         except ActionError as err:
             return [jobs_frame([]), None, w, str(err), "", gr.skip(), gr.skip(), gr.skip(), "",
-                    *[gr.Button(interactive=False)] * 4, gr.Timer(active=False)]
+                    *[gr.Button(interactive=False)] * 7, gr.Timer(active=False)]
         store = jobs.JobStore(ctx.root)
         try:
             queue = store.queued()
@@ -160,7 +165,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
         out: list[Any] = [jobs_frame(mine), job.id if job else None, w]
         if job is None:
             return [*out, "No jobs yet: start one in the Train tab.", "", gr.skip(), gr.skip(), gr.skip(), "",
-                    *[gr.Button(interactive=False)] * 4, gr.Timer(active=active)]
+                    *[gr.Button(interactive=False)] * 7, gr.Timer(active=active)]
         header = f"### Job {job.id}: {job.name} ({job.profile}), {ICONS.get(job.status, '')} {job.status}"
         if job.error:
             header += f"\n\n❌ {job.error}"
@@ -184,24 +189,35 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
                 gr.Button(interactive=job.status in ("queued", "running")),
                 gr.Button(interactive=job.status in ("cancelled", "failed")),
                 gr.Button(interactive=bool(model_files(job))), gr.Button(interactive=job.log_path.is_file()),
-                gr.Timer(active=active)]
+                gr.Button(interactive=job.status in ("cancelled", "failed")), gr.Button(interactive=True),
+                gr.Button(interactive=job.done), gr.Timer(active=active)]
 
     def select(evt: gr.SelectData, current: Watch | None, request: gr.Request) -> list[Any]:
         row = evt.row_value or []
         return refresh(int(row[0]) if row else None, current, request)
 
-    def act(action: str, job_id: int | None, request: gr.Request) -> str:
-        fn = {"cancel": cancel_job, "resume": resume_job}[action]
+    def act(fn, job_id: int | None, request: gr.Request) -> tuple[str, int | None]:
+        """Run a job action; (message, the job to show next: a duplicate's new id, none after a delete)."""
         try:
-            return fn(ctx, ctx.access.user_of(request), job_id)["message"]
+            done = fn(ctx, ctx.access.user_of(request), job_id)
         except ActionError as err:
-            return f"❌ {err}"
+            return f"❌ {err}", job_id
+        return done["message"], None if fn is delete_job else done["id"]
 
-    def cancel(job_id: int | None, request: gr.Request) -> str:
-        return act("cancel", job_id, request)
+    def cancel(job_id: int | None, request: gr.Request) -> tuple[str, int | None]:
+        return act(cancel_job, job_id, request)
 
-    def resume(job_id: int | None, request: gr.Request) -> str:
-        return act("resume", job_id, request)
+    def resume(job_id: int | None, request: gr.Request) -> tuple[str, int | None]:
+        return act(resume_job, job_id, request)
+
+    def retry(job_id: int | None, request: gr.Request) -> tuple[str, int | None]:
+        return act(retry_job, job_id, request)
+
+    def duplicate(job_id: int | None, request: gr.Request) -> tuple[str, int | None]:
+        return act(duplicate_job, job_id, request)
+
+    def delete(job_id: int | None, request: gr.Request) -> tuple[str, int | None]:
+        return act(delete_job, job_id, request)
 
     def get_files(job_id: int | None, request: gr.Request) -> list[str] | None:
         try:
@@ -220,15 +236,16 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
 
     inputs = [selected, watch]
     outputs = [table, selected, watch, title, progress, loss, gallery, metrics, logs, cancel_btn, resume_btn,
-               download_btn, raw_btn, timer]
+               download_btn, raw_btn, retry_btn, duplicate_btn, delete_btn, timer]
     private = {"api_visibility": "private"}
     timer.tick(refresh, inputs, outputs, show_progress="hidden", concurrency_id="jobs-poll", concurrency_limit=4,
                **private)
     refresh_btn.click(refresh, inputs, outputs, **private)
     table.select(select, [watch], outputs, **private)
     app.load(refresh, inputs, outputs, **private)
-    cancel_btn.click(cancel, selected, message, **private).then(refresh, inputs, outputs, **private)
-    resume_btn.click(resume, selected, message, **private).then(refresh, inputs, outputs, **private)
+    for button, fn in ((cancel_btn, cancel), (resume_btn, resume), (retry_btn, retry), (duplicate_btn, duplicate),
+                       (delete_btn, delete)):
+        button.click(fn, selected, [message, selected], **private).then(refresh, inputs, outputs, **private)
     download_btn.click(get_files, selected, files, **private)
     raw_btn.click(get_raw_log, selected, files, **private)
     return JobsTab(table, selected, timer, inputs, outputs, refresh)

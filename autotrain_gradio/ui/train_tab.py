@@ -23,6 +23,7 @@ from autotrain_gradio.tasks import MODELS, TASKS
 from autotrain_gradio.ui import columns
 from autotrain_gradio.ui.actions import ActionError, AppContext, run_request
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
+from autotrain_gradio.ui.manage import save_profile
 from autotrain_gradio.ui.uploads import ACCEPTED, save_upload
 
 DEFAULT_PROFILE = "TinyFluxLORA"  # runs anywhere (CPU, no download), so the first click works
@@ -133,6 +134,10 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     with gr.Row():
         validate_btn = gr.Button("Validate", variant="secondary", elem_id="validate")
         start_btn = gr.Button("Start training", variant="primary", elem_id="start")
+    with gr.Row():
+        new_profile = gr.Textbox(label="Save these settings as a profile named", elem_id="new-profile-name",
+                                 placeholder="e.g. MyFluxLoRA", scale=3)
+        save_btn = gr.Button("Save as profile", elem_id="save-profile", scale=1)
     report = gr.HTML(elem_id="report")
     started_job = gr.State(None)
 
@@ -179,6 +184,18 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
                              dry_run=dry_run)
         return {report: report_html(result, started=not dry_run), started_job: result.job_id}
 
+    def save(data: dict, request: gr.Request) -> dict:
+        try:
+            prof = get_profile(data[profile] or "", root)
+            values = {k: data[c] for k, c in forms[prof.task].items()}
+            settings = {**overrides_from_form(prof.task, values, prof.build()), **panel.mapping(prof.task, data)}
+            path = save_profile(ctx, ctx.access.user_of(request), prof.name, data[new_profile], settings)
+        except (ActionError, ProfileError) as err:
+            return {report: _error_html(str(err))}
+        names = sorted(list_profiles(root))
+        return {report: f"<p>💾 Saved profile {html.escape(path.stem)} ({html.escape(str(path))})</p>",
+                profile: gr.Dropdown(choices=names, value=path.stem), new_profile: ""}
+
     def show_table(path: str, request: gr.Request) -> dict:
         rows, names, note = columns.preview(ctx, ctx.access.user_of(request), path)
         updates = {panel.rows: rows if rows is not None else pd.DataFrame(), panel.note: note}
@@ -209,6 +226,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
     validate_btn.click(validate, inputs, [report, started_job],
                        concurrency_id="dataset", concurrency_limit=1, api_visibility="private")
+    save_btn.click(save, {*inputs, new_profile}, [report, profile, new_profile], api_visibility="private")
     start_event = start_btn.click(start, inputs, [report, started_job],
                                   concurrency_id="dataset", api_visibility="private")
     return TrainTab(profile, dataset_path, dataset_name, report, forms, started_job, start_event)

@@ -195,7 +195,8 @@ def test_another_users_job_is_no_job(server, alice_job):
     bob = Client(served.url, auth=("bob", "pw-b"), verbose=False, download_files=str(data_root / "dl-bob"))
     assert bob.predict(api_name="/list_jobs") == []
     for endpoint, args in (("/job_status", (job_id,)), ("/job_events", (job_id, 0)), ("/job_logs", (job_id, 5)),
-                           ("/cancel_job", (job_id,)), ("/resume_job", (job_id,)), ("/download", (job_id, False))):
+                           ("/cancel_job", (job_id,)), ("/resume_job", (job_id,)), ("/download", (job_id, False)),
+                           ("/delete_job", (job_id,)), ("/duplicate_job", (job_id,)), ("/retry_job", (job_id,))):
         with pytest.raises(Exception, match=f"no job with id {job_id} among your jobs"):
             bob.predict(*args, api_name=endpoint)
     ctx = served.ctx
@@ -280,3 +281,47 @@ def test_two_users_in_two_browsers(server, alice_job):
         alice.screenshot(path="/tmp/autotrain_ui_shared_alice.png", full_page=True)
         browser.close()
 
+
+
+def test_manage_jobs_and_save_a_profile(tmp_path):
+    from autotrain_gradio.jobs import JobStore, cancel, submit
+    from autotrain_gradio.pipeline import run_pipeline
+    from autotrain_gradio.profiles import get_profile
+    from autotrain_gradio.ui.manage import delete_job, duplicate_job, retry_job, save_profile
+
+    ctx = AppContext(tmp_path, Access.from_settings(tmp_path, auth=["alice:a", "bob:b"]))
+    alice, bob = User("alice"), User("bob")
+    data = make_sample_dataset(tmp_path / "data", count=2)
+    prepared = run_pipeline(data, "TinyFluxLORA", mode="prepare", quiet=True, workspace=tmp_path)
+    job = submit(tmp_path, name=prepared.name, profile="TinyFluxLORA", config_path=prepared.config_path,
+                 start_worker=False, owner="alice")
+    with pytest.raises(ActionError, match=f"^job {job.id} is queued; cancel it first, then delete it$"):
+        delete_job(ctx, alice, job.id)
+    with pytest.raises(ActionError, match=f"^no job with id {job.id} among your jobs$"):
+        delete_job(ctx, bob, job.id)
+    cancel(tmp_path, job.id)
+    retried = retry_job(ctx, alice, job.id)
+    assert retried["status"] == "queued" and retried["message"] == f"Job {job.id}: queued again from the start."
+    copy = duplicate_job(ctx, alice, job.id)
+    assert copy["name"] == f"{prepared.name}-2" and copy["id"] != job.id
+    store = JobStore(tmp_path)
+    try:
+        assert store.get(copy["id"]).owner == "alice"
+        copied = (tmp_path / "output" / copy["name"] / "config.toml").read_text()
+        assert f'name = "{copy["name"]}"' in copied and str(tmp_path / "output" / copy["name"]) in copied
+    finally:
+        store.close()
+    for job_id in (job.id, copy["id"]):  # the worker may have started them: stop them, then delete them
+        cancel(tmp_path, job_id, grace=10)
+        assert delete_job(ctx, alice, job_id)["id"] == job_id
+    assert not (tmp_path / "output" / copy["name"]).exists() and list_jobs(ctx, alice) == []
+
+    path = save_profile(ctx, alice, "TinyFluxLORA", "MyTiny", {"max_steps": 7, "lora_rank": 2})
+    assert path == tmp_path / "profiles" / "MyTiny.toml"
+    saved = get_profile("MyTiny", tmp_path).build()
+    assert (saved.max_steps, saved.lora_rank, saved.base_model) == (7, 2, "tiny:flux")
+    with pytest.raises(ActionError, match="^a profile named TinyFluxLORA exists already; choose another name$"):
+        save_profile(ctx, alice, "TinyFluxLORA", "tinyfluxlora", {})
+    with pytest.raises(ActionError, match="setting 'lora_rank'"):
+        save_profile(ctx, alice, "TinyFluxLORA", "Broken", {"lora_rank": 0})
+    assert not (tmp_path / "profiles" / "Broken.toml").exists()
