@@ -24,7 +24,9 @@ from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import RunState
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
+from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.request import make_request
+from autotrain_gradio.pipeline.run import PhaseResult
 from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.workspace import folder_bytes, suggest_name
 
@@ -131,6 +133,9 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     name = (dataset_name or "").strip() or suggest_name(dataset)
     if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other
         name = f"{user.folder}--{name}"[:64]
+    model_error, model_source = _base_model(ctx, profile, overrides, column_mapping)
+    if model_error is not None and not dry_run:
+        return refuse(model_error)
     try:
         request = make_request(dataset_path=dataset, profile=profile, dataset_name=name, min_images=min_images,
                                force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
@@ -138,6 +143,11 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     except ConfigError as err:
         return refuse(str(err))
     result = run_pipeline(request, quiet=True)
+    if model_error is not None:  # Validate shows it with whatever else is wrong
+        result.errors.insert(0, model_error)
+        result.exit_code = 2
+    elif model_source:
+        result.phases.insert(1, PhaseResult("base model", True, model_source))
     if result.job_id is not None and user.name:
         store = jobs.JobStore(ctx.root)
         try:
@@ -145,6 +155,21 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
         finally:
             store.close()
     return result
+
+
+def _base_model(ctx: AppContext, profile: str, overrides: dict[str, Any],
+                column_mapping: dict[str, Any] | None) -> tuple[str | None, str]:
+    """Where the run's base model would come from, or why it cannot load (None, '' when the settings themselves
+    are invalid: the pipeline reports that)."""
+    try:
+        planned = get_profile(profile or "", ctx.root).build(column_mapping or {}, overrides)
+    except (ProfileError, ConfigError):
+        return None, ""
+    if not hasattr(planned, "base_model"):
+        return None, ""
+    from huggingface_hub import get_token
+
+    return check_base_model(planned.base_model, get_token())  # the token the job's process will have
 
 
 def result_dict(result: PipelineResult) -> dict[str, Any]:

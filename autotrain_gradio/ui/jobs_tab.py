@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from autotrain_gradio import jobs
 from autotrain_gradio.events import EventTailer, RunState
 from autotrain_gradio.jobs.runs import job_tailer
 from autotrain_gradio.monitor import ICONS, format_eta, progress_line
+from autotrain_gradio.tasks import load_config
 from autotrain_gradio.ui.actions import (
     LOG_LINES,
     ActionError,
@@ -52,6 +54,21 @@ def job_row(job: jobs.Job) -> list[Any]:
 def jobs_frame(all_jobs: list[jobs.Job]) -> pd.DataFrame:
     """The jobs table, newest first."""
     return pd.DataFrame([job_row(j) for j in reversed(all_jobs)], columns=COLUMNS)
+
+
+DEMO_NOTE = ("ℹ️ Demo run: `{base}` is a tiny model with random weights built in code; it proves the pipeline works "
+             "end to end and its samples are noise by design. Pick a real profile (FluxLORA, SDXL-LoRA, ...) for real "
+             "images.")
+
+
+@lru_cache(maxsize=256)
+def demo_note(config_path: str) -> str:
+    """The note a tiny-model run gets (its samples are noise by design), '' for real runs."""
+    try:
+        base = str(load_config(config_path).base_model)
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return DEMO_NOTE.format(base=base) if base.startswith("tiny:") else ""
 
 
 @dataclass
@@ -169,6 +186,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
         header = f"### Job {job.id}: {job.name} ({job.profile}), {ICONS.get(job.status, '')} {job.status}"
         if job.error:
             header += f"\n\n❌ {job.error}"
+        if note := demo_note(job.config_path):
+            header += f"\n\n{note}"
         if job.status == "queued":  # waiting; a resumed job keeps showing what its earlier attempts did
             position = next((i + 1 for i, q in enumerate(queue) if q.id == job.id), 0)
             line = f"{ICONS['queued']} queued ({position} of {len(queue)})" if position else job.status

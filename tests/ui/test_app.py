@@ -327,6 +327,7 @@ def test_browser_start_job_runs_to_completed(browser_page):
     expect(page.locator("#jobs-table")).to_contain_text("shapes", timeout=30_000)
     # The Timer polls the store and events.jsonl; the job must reach completed within a bounded wait.
     expect(page.locator("#job-title")).to_contain_text("completed", timeout=120_000)
+    expect(page.locator("#job-title")).to_contain_text("Demo run: `tiny:flux` is a tiny model with random weights")
     expect(page.locator("#job-progress textarea")).to_have_value(
         re.compile(r"^\[=+\] 100\.0% \(4/4\) \| ETA: 00:00:00 \| Loss: [0-9.e+-]+ \| Queue: 0$"), timeout=10_000)
     expect(page.locator("#jobs-table")).to_contain_text("4/4 (100%)", timeout=10_000)
@@ -369,7 +370,18 @@ def test_browser_table_preview_and_column_mapping(browser_page):
         expect(box.locator("input")).to_have_value(column)
     page.locator("#validate").click()
     report = page.locator("#report")
+    # Offline, BERT is neither cached nor downloadable: Validate says so before anything could be queued...
+    expect(report).to_contain_text("base model google-bert/bert-base-uncased is not in the local Hugging Face cache "
+                                   "and the Hub is switched off (HF_HUB_OFFLINE)", timeout=60_000)
+    # ...and a local model folder is fine (the form's base model, as a user with a downloaded model sets it).
+    model = data_root / "bert-local"
+    model.mkdir(exist_ok=True)
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    page.locator("#settings").get_by_text("Settings (from").click()
+    page.locator("#text-classification-base_model textarea").fill(str(model))
+    page.locator("#validate").click()
     expect(report).to_contain_text("Valid: reviews with profile TextClassification", timeout=60_000)
+    expect(report).to_contain_text(f"base model: {model}: a local folder")
     report.get_by_text("config.toml", exact=True).click()
     expect(report).to_contain_text('text_column = "review"')
     expect(report).to_contain_text('target_column = "stars"')

@@ -14,7 +14,7 @@ import pytest
 
 from autotrain_gradio.auth import Access, User, parse_logins
 from autotrain_gradio.demo import make_sample_dataset
-from autotrain_gradio.ui.actions import ActionError, AppContext, job_status, list_jobs
+from autotrain_gradio.ui.actions import ActionError, AppContext, job_status, list_jobs, run_request
 from autotrain_gradio.ui.uploads import save_upload
 from autotrain_gradio.workspace import extract_zip
 
@@ -325,3 +325,29 @@ def test_manage_jobs_and_save_a_profile(tmp_path):
     with pytest.raises(ActionError, match="setting 'lora_rank'"):
         save_profile(ctx, alice, "TinyFluxLORA", "Broken", {"lora_rank": 0})
     assert not (tmp_path / "profiles" / "Broken.toml").exists()
+
+
+def test_base_model_is_checked_before_anything_is_queued(tmp_path, monkeypatch):
+    from autotrain_gradio.pipeline.base_model import check_base_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert check_base_model("tiny:flux") == (None, "tiny:flux: a tiny model built in code")
+    folder = tmp_path / "flux-dev"
+    folder.mkdir()
+    assert check_base_model(str(folder))[0] == (f"base model folder {folder} has no model_index.json or config.json; "
+                                                "point base_model at a downloaded model folder (or a Hub id)")
+    (folder / "model_index.json").write_text("{}")
+    assert check_base_model(str(folder)) == (None, f"{folder}: a local folder")
+    assert check_base_model("no/such/place")[0].startswith("base model no/such/place is neither a local folder nor")
+    assert check_base_model("black-forest-labs/FLUX.1-dev")[0] == (
+        "base model black-forest-labs/FLUX.1-dev is not in the local Hugging Face cache and the Hub is switched off "
+        "(HF_HUB_OFFLINE); download it first (hf download black-forest-labs/FLUX.1-dev) or point base_model at a "
+        "local folder")
+    # Start refuses it before anything is written or queued; Validate reports it with the rest.
+    ctx = AppContext(tmp_path / "ws", Access.from_settings(tmp_path / "ws", space=False, allowed_paths=[str(tmp_path)]))
+    data = make_sample_dataset(tmp_path / "data", count=2)
+    started = run_request(ctx, User(""), str(data), "FluxLORA", dry_run=False)
+    assert started.errors[0].startswith("base model black-forest-labs/FLUX.1-dev is not in the local Hugging Face")
+    assert started.job_id is None and not (tmp_path / "ws" / "output").exists()
+    checked = run_request(ctx, User(""), str(data), "FluxLORA", dry_run=True, min_images=5)
+    assert checked.errors[0].startswith("base model black-forest-labs") and len(checked.errors) == 2

@@ -115,3 +115,18 @@ def test_push_to_hub_without_token(monkeypatch, tmp_path):
     cfg = DiffusionLoraConfig(name="nopush", push_to_hub=True)
     with pytest.raises(PushError, match="HF_TOKEN is not set"):
         push_to_hub(cfg, tmp_path)
+
+
+def test_tiny_model_card_says_demo_and_never_loads_tiny_from_the_hub(tmp_path):
+    from autotrain_gradio.tasks.diffusion.export import write_model_card
+
+    cfg = DiffusionLoraConfig(name="demo", base_model="tiny:flux", model_type="flux")
+    card = write_model_card(cfg, tmp_path, 4, {"diffusers": str(tmp_path / "pytorch_lora_weights.safetensors")})
+    text = card.read_text()
+    assert "**Demo model.**" in text and "samples are noise by design" in text
+    assert 'from_pretrained("tiny:flux")' not in text and 'from_pretrained(resolve_model("tiny:flux"))' in text
+    assert "from autotrain_gradio.tiny import resolve_model" in text
+    (tmp_path / "r").mkdir()
+    real = write_model_card(DiffusionLoraConfig(name="real", base_model="black-forest-labs/FLUX.1-dev",
+                                                model_type="flux"), tmp_path / "r", 4, {}).read_text()
+    assert "Demo model" not in real and 'from_pretrained("black-forest-labs/FLUX.1-dev")' in real

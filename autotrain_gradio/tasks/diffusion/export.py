@@ -85,13 +85,16 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def _usage(cfg: DiffusionConfig, files: dict[str, str]) -> str:
     pipe_cls = PIPELINES[cfg.model_type]
+    base, head = f'"{cfg.base_model}"', ""
+    if cfg.base_model.startswith("tiny:"):  # not a Hub id: the tiny models are built in code by this package
+        base, head = f'resolve_model("{cfg.base_model}")', "from autotrain_gradio.tiny import resolve_model\n"
     if cfg.task == "diffusion-full":
         part = DENOISER_FOLDER[cfg.model_type]
         model_cls = "FluxTransformer2DModel" if part == "transformer" else "UNet2DConditionModel"
-        return (f"from diffusers import {pipe_cls}, {model_cls}\n\n"
+        return (f"{head}from diffusers import {pipe_cls}, {model_cls}\n\n"
                 f"{part} = {model_cls}.from_pretrained(\"<this repo or folder>\", subfolder=\"{part}\")\n"
-                f"pipe = {pipe_cls}.from_pretrained(\"{cfg.base_model}\", {part}={part})\n")
-    lines = [f"from diffusers import {pipe_cls}\n", f"pipe = {pipe_cls}.from_pretrained(\"{cfg.base_model}\")"]
+                f"pipe = {pipe_cls}.from_pretrained({base}, {part}={part})\n")
+    lines = [f"{head}from diffusers import {pipe_cls}\n", f"pipe = {pipe_cls}.from_pretrained({base})"]
     if "diffusers" in files:
         lines.append("pipe.load_lora_weights(\"<this repo or folder>\")  # pytorch_lora_weights.safetensors")
     if "kohya" in files:
@@ -117,7 +120,12 @@ def write_model_card(cfg: DiffusionConfig, out_dir: Path, step: int, files: dict
         settings[1:1] = [("rank", cfg.lora_rank), ("alpha", cfg.lora_alpha), ("DoRA", cfg.use_dora)]
     trigger = (f"Use the trigger word **{cfg.trigger_word}** in prompts.\n" if cfg.trigger_word
                else "No trigger word was used.\n")
-    body = [f"# {cfg.name}", "", f"A {cfg.model_type.upper()} {kind} trained with autotrain-gradio.", "", trigger,
+    demo = ([f"**Demo model.** The base, `{cfg.base_model}`, is a tiny model with random weights built in code for "
+             "the CPU demo and the tests: this run shows the pipeline works end to end, and its samples are noise by "
+             "design. Train a real base model (e.g. the FluxLORA, SDXL-LoRA or SD15-LoRA profile) for real images.",
+             ""] if cfg.base_model.startswith("tiny:") else [])
+    body = [f"# {cfg.name}", "", f"A {cfg.model_type.upper()} {kind} trained with autotrain-gradio.", "", *demo,
+            trigger,
             "## Files", ""] + [f"- `{Path(p).name}` ({fmt})" for fmt, p in files.items()] + ([
             "", f"For ComfyUI put `{Path(files['kohya']).name}` in `models/loras` (Load LoRA node); A1111/Forge: "
             "`models/Lora`."] if "kohya" in files else []) + [
