@@ -23,6 +23,7 @@ from autotrain_gradio.auth import Access, User
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import RunState
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
+from autotrain_gradio.jobs.secrets import own_secrets
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
 from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.request import make_request
@@ -125,40 +126,53 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     if (why := ctx.access.dataset_path_error(dataset, ctx.uploads(user))) is not None:
         return refuse(why)
     overrides = dict(overrides or {})
-    if ctx.access.shared and overrides.get("push_to_hub"):
-        return refuse("push_to_hub is off in a shared app: download the model from the Jobs tab and push it with "
-                      "your own token")
+    secrets = job_secrets(ctx, user)
+    # A shared app pushes with the visitor's own token only (a Space sign-in), never the machine's.
+    if overrides.get("push_to_hub") and (ctx.access.mode == "login" or ctx.access.shared and not secrets):
+        return refuse("push_to_hub needs your own Hugging Face token, and this shared app has none of yours (sign "
+                      "in with Hugging Face on a Space); download the model from the Jobs tab and push it yourself")
     if not dry_run and (why := quota_error(ctx, user)) is not None:
         return refuse(why)
     name = (dataset_name or "").strip() or suggest_name(dataset)
     if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other
         name = f"{user.folder}--{name}"[:64]
-    model_error, model_source = _base_model(ctx, profile, overrides, column_mapping)
+    model_error, model_source = _base_model(ctx, profile, overrides, column_mapping, secrets.get("HF_TOKEN"))
     if model_error is not None and not dry_run:
         return refuse(model_error)
     try:
+        # Phases 1-3 as the CLI runs them; the app queues the job itself, to give it its owner and owner's token.
         request = make_request(dataset_path=dataset, profile=profile, dataset_name=name, min_images=min_images,
                                force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
-                               column_mapping=column_mapping or {})
+                               column_mapping=column_mapping or {}, mode="prepare")
     except ConfigError as err:
         return refuse(str(err))
     result = run_pipeline(request, quiet=True)
+    if not dry_run and result.ok and result.config_path is not None:
+        try:
+            job = jobs.submit(ctx.root, name=result.name, profile=result.profile, config_path=result.config_path,
+                              owner=user.name, secrets=secrets)
+        except jobs.JobError as err:
+            return refuse(str(err))
+        result.job_id = job.id
+        result.add("train", True, f"queued as job {job.id}")
     if model_error is not None:  # Validate shows it with whatever else is wrong
         result.errors.insert(0, model_error)
         result.exit_code = 2
     elif model_source:
         result.phases.insert(1, PhaseResult("base model", True, model_source))
-    if result.job_id is not None and user.name:
-        store = jobs.JobStore(ctx.root)
-        try:
-            store.update(result.job_id, owner=user.name)
-        finally:
-            store.close()
     return result
 
 
-def _base_model(ctx: AppContext, profile: str, overrides: dict[str, Any],
-                column_mapping: dict[str, Any] | None) -> tuple[str | None, str]:
+def job_secrets(ctx: AppContext, user: User | None) -> dict[str, str]:
+    """What a job of this caller gets in its environment: on a Space, the visitor's own OAuth token only (never
+    the Space owner's); elsewhere this machine's HF_TOKEN, as the CLI passes it. Held in the worker's memory only."""
+    if ctx.access.mode == "space":
+        return {"HF_TOKEN": user.token} if user is not None and user.token else {}
+    return own_secrets()
+
+
+def _base_model(ctx: AppContext, profile: str, overrides: dict[str, Any], column_mapping: dict[str, Any] | None,
+                token: str | None) -> tuple[str | None, str]:
     """Where the run's base model would come from, or why it cannot load (None, '' when the settings themselves
     are invalid: the pipeline reports that)."""
     try:
@@ -167,9 +181,7 @@ def _base_model(ctx: AppContext, profile: str, overrides: dict[str, Any],
         return None, ""
     if not hasattr(planned, "base_model"):
         return None, ""
-    from huggingface_hub import get_token
-
-    return check_base_model(planned.base_model, get_token())  # the token the job's process will have
+    return check_base_model(planned.base_model, token)  # the token the job's process will have
 
 
 def result_dict(result: PipelineResult) -> dict[str, Any]:
@@ -274,7 +286,7 @@ def resume_job(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, Any
     if (why := ctx.access.may_train(user)) is not None:
         raise ActionError(why, 403)
     try:
-        job = jobs.resume(ctx.root, job.id)
+        job = jobs.resume(ctx.root, job.id, secrets=job_secrets(ctx, user))
     except jobs.JobError as err:
         raise ActionError(str(err)) from None
     return {**job_dict(job), "message": f"Job {job.id}: queued again; it resumes from its last checkpoint."}

@@ -14,10 +14,11 @@ import tomli_w
 from autotrain_gradio import jobs
 from autotrain_gradio.auth import User
 from autotrain_gradio.config import merge
+from autotrain_gradio.jobs.api import _pass_secrets  # the in-memory token handover that submit and resume use
 from autotrain_gradio.pipeline.configure import write_run_folder
 from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles, load_profile_file
 from autotrain_gradio.tasks import load_config
-from autotrain_gradio.ui.actions import ActionError, AppContext, job_dict, quota_error
+from autotrain_gradio.ui.actions import ActionError, AppContext, job_dict, job_secrets, quota_error
 from autotrain_gradio.workspace import MAX_NAME, RunPaths, check_name
 
 
@@ -67,7 +68,8 @@ def duplicate_job(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, 
     paths = RunPaths(ctx.root, name)
     copy = cfg.model_copy(update={"name": name, "output_dir": str(paths.output_dir)})
     write_run_folder(copy, paths)
-    new = jobs.submit(ctx.root, name=name, profile=job.profile, config_path=paths.config, owner=job.owner)
+    new = jobs.submit(ctx.root, name=name, profile=job.profile, config_path=paths.config, owner=job.owner,
+                      secrets=job_secrets(ctx, user))
     return {**job_dict(new), "message": f"Job {new.id} ({name}) queued with the settings of job {job.id}."}
 
 
@@ -75,9 +77,10 @@ def retry_job(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, Any]
     """Queue a failed or cancelled job of the caller's again from the start (Resume continues from a checkpoint)."""
     job = ctx.job(user, job_id)
     _may_train(ctx, user)
+    secrets_id = _pass_secrets(ctx.root, job_secrets(ctx, user), True)  # the retrier's token, in memory only
     store = jobs.JobStore(ctx.root)
     try:
-        if not store.requeue(job.id, resume=False):
+        if not store.requeue(job.id, resume=False, secrets_id=secrets_id):
             raise ActionError(f"job {job.id} is {job.status}; only failed or cancelled jobs can be retried")
         job = store.get(job.id)
     finally:

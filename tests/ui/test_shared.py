@@ -351,3 +351,17 @@ def test_base_model_is_checked_before_anything_is_queued(tmp_path, monkeypatch):
     assert started.job_id is None and not (tmp_path / "ws" / "output").exists()
     checked = run_request(ctx, User(""), str(data), "FluxLORA", dry_run=True, min_images=5)
     assert checked.errors[0].startswith("base model black-forest-labs") and len(checked.errors) == 2
+
+
+def test_a_space_job_gets_its_submitters_token_never_the_machines(tmp_path, monkeypatch):
+    from autotrain_gradio.ui.actions import job_secrets
+
+    monkeypatch.setenv("HF_TOKEN", "hf_machine_owner")
+    space = AppContext(tmp_path, Access.from_settings(tmp_path, space=True))
+    assert job_secrets(space, User("eve", token="hf_oauth_eve")) == {"HF_TOKEN": "hf_oauth_eve"}
+    assert job_secrets(space, User("mallory")) == {}  # no token of their own: none at all
+    local = AppContext(tmp_path, Access.from_settings(tmp_path, space=False))
+    assert job_secrets(local, User(""))["HF_TOKEN"] == "hf_machine_owner"  # the CLI's rule on one's own machine
+    logins = AppContext(tmp_path, Access.from_settings(tmp_path, space=False, auth=["a:b"]))
+    refused = run_request(logins, User("a"), str(tmp_path), "TinyFluxLORA", overrides={"push_to_hub": True})
+    assert refused.errors[0].startswith("push_to_hub needs your own Hugging Face token")
