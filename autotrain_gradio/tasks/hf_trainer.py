@@ -137,6 +137,16 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def head_kwargs(labels: list[str] | None) -> dict[str, Any]:
+    """from_pretrained keyword arguments for a fresh output head: one logit per class in `labels`, or (None) one
+    regression output named "target" (the model's loss is then MSE). A pretrained head of another size is dropped."""
+    if labels is None:
+        return dict(num_labels=1, problem_type="regression", id2label={0: "target"}, label2id={"target": 0},
+                    ignore_mismatched_sizes=True)
+    return dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                label2id={name: i for i, name in enumerate(labels)}, ignore_mismatched_sizes=True)
+
+
 @dataclass
 class ModelCard:
     """What a task says in its model card; `fit` adds the front matter, the metrics table and the base model."""
@@ -196,16 +206,17 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     run starts at, or from the best checkpoint to export: always through from_pretrained. transformers 5 writes
     checkpoints with the Hub's key names while the model in memory may use renamed ones, and the Trainer's own
     non-strict reload silently skips every renamed tensor; from_pretrained knows the renaming."""
+    evaluate = eval_dataset is not None and len(eval_dataset) > 0
+    if cfg.early_stopping_patience and not evaluate:
+        raise ValueError("early_stopping_patience needs validation data: set valid_split > 0 or provide a "
+                         "validation split")
+
     # --- where to start: the base model, or the newest checkpoint when resuming ----------------------------
     resume_from = newest_checkpoint(ctx)
     set_seed(cfg.seed)
     model = load_model(resume_from or model_source)
 
     # --- the trainer ---------------------------------------------------------------------------------------
-    evaluate = eval_dataset is not None and len(eval_dataset) > 0
-    if cfg.early_stopping_patience and not evaluate:
-        raise ValueError("early_stopping_patience needs validation data: set valid_split > 0 or provide a "
-                         "validation split")
     callbacks: list[TrainerCallback] = [EventsCallback(ctx)]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))

@@ -3,13 +3,14 @@ classification head sized to the classes -> `hf_trainer.fit` (train or resume, e
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_data import ImageDataset
-from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 from autotrain_gradio.tasks.image_classification.data import load_folder
 from autotrain_gradio.tasks.metrics import classification_metrics
@@ -27,22 +28,13 @@ def train(cfg: ImageClassificationConfig, ctx: RunContext) -> dict[str, Any]:
     """Train, evaluate and save an image classifier; returns {"model": path, "metrics": {...}}, or
     {"checkpoint": path} when stopped early by a signal."""
     data = load_folder(cfg.data_dir, cfg.valid_split, cfg.seed)
-    if cfg.early_stopping_patience and not data.valid:
-        raise ValueError("early_stopping_patience needs validation images: set valid_split > 0 or add a valid/ "
-                         "folder")
     ctx.log(f"{len(data.train)} training / {len(data.valid)} validation images, {len(data.labels)} classes: "
             f"{', '.join(data.labels)}")
     source = resolve_model(cfg.base_model)
     processor = AutoImageProcessor.from_pretrained(source)
-
-    def load_model(path: str):
-        # A fresh head sized to our classes (ignore_mismatched_sizes drops the pretrained one).
-        return AutoModelForImageClassification.from_pretrained(
-            path, num_labels=len(data.labels), label2id=data.label2id, id2label=data.id2label,
-            ignore_mismatched_sizes=True)
-
     card = ModelCard("image-classification", f"Trained on {len(data.train)} training and {len(data.valid)} "
                      f"validation images.\n\nClasses ({len(data.labels)}): {', '.join(data.labels)}", USAGE)
+    load_model = partial(AutoModelForImageClassification.from_pretrained, **head_kwargs(data.labels))
     return fit(cfg, ctx, load_model=load_model, model_source=source,
                train_dataset=ImageDataset(data.train, processor),
                eval_dataset=ImageDataset(data.valid, processor) if data.valid else None,

@@ -3,13 +3,14 @@ one-output regression head (MSE loss) -> `hf_trainer.fit`."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_data import ImageDataset
-from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
 from autotrain_gradio.tasks.image_regression.data import load
 from autotrain_gradio.tasks.metrics import regression_metrics
@@ -30,15 +31,8 @@ def train(cfg: ImageRegressionConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.log(data.summary())
     source = resolve_model(cfg.base_model)
     processor = AutoImageProcessor.from_pretrained(source)
-
-    def load_model(path: str):
-        # One output, problem_type regression: the model's loss is MSE (ignore_mismatched_sizes drops a
-        # pretrained classification head).
-        return AutoModelForImageClassification.from_pretrained(
-            path, num_labels=1, problem_type="regression", id2label={0: "target"}, label2id={"target": 0},
-            ignore_mismatched_sizes=True)
-
     card = ModelCard("image-classification", data.summary().capitalize() + ".", USAGE)
+    load_model = partial(AutoModelForImageClassification.from_pretrained, **head_kwargs(None))
     return fit(cfg, ctx, load_model=load_model, model_source=source,
                train_dataset=ImageDataset(data.train, processor), eval_dataset=ImageDataset(data.valid, processor),
                processing_class=processor, compute_metrics=regression_metrics, card=card)

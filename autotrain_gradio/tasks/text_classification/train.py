@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_data import TextDataset
-from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.metrics import classification_metrics
 from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
 from autotrain_gradio.tasks.text_classification.data import load
@@ -30,16 +31,9 @@ def train(cfg: TextClassificationConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.log(data.summary())
     source = resolve_model(cfg.base_model)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    label2id = {name: i for i, name in enumerate(data.labels)}
-
-    def load_model(path: str):
-        # A fresh head sized to our classes (ignore_mismatched_sizes drops a pretrained one).
-        return AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(data.labels), label2id=label2id, id2label=dict(enumerate(data.labels)),
-            ignore_mismatched_sizes=True)
-
     card = ModelCard("text-classification", f"Trained on {len(data.train)} training and {len(data.valid)} "
                      f"validation rows.\n\nClasses ({len(data.labels)}): {', '.join(data.labels)}", USAGE)
+    load_model = partial(AutoModelForSequenceClassification.from_pretrained, **head_kwargs(data.labels))
     return fit(cfg, ctx, load_model=load_model, model_source=source,
                train_dataset=TextDataset(data.train, tokenizer, cfg.max_seq_length),
                eval_dataset=TextDataset(data.valid, tokenizer, cfg.max_seq_length),

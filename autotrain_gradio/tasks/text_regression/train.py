@@ -3,13 +3,14 @@ a one-output regression head (MSE loss) -> `hf_trainer.fit`."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_data import TextDataset
-from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.metrics import regression_metrics
 from autotrain_gradio.tasks.text_regression.config import TextRegressionConfig
 from autotrain_gradio.tasks.text_regression.data import load
@@ -30,15 +31,8 @@ def train(cfg: TextRegressionConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.log(data.summary())
     source = resolve_model(cfg.base_model)
     tokenizer = AutoTokenizer.from_pretrained(source)
-
-    def load_model(path: str):
-        # One output, problem_type regression: the model's loss is MSE (ignore_mismatched_sizes drops a
-        # pretrained classification head).
-        return AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, problem_type="regression", id2label={0: "target"}, label2id={"target": 0},
-            ignore_mismatched_sizes=True)
-
     card = ModelCard("text-classification", data.summary().capitalize() + ".", USAGE)
+    load_model = partial(AutoModelForSequenceClassification.from_pretrained, **head_kwargs(None))
     return fit(cfg, ctx, load_model=load_model, model_source=source,
                train_dataset=TextDataset(data.train, tokenizer, cfg.max_seq_length),
                eval_dataset=TextDataset(data.valid, tokenizer, cfg.max_seq_length),
