@@ -1,4 +1,5 @@
-"""`autotrain`: pipeline run|batch|prepare, profiles, demo, app, train list|monitor|cancel|resume|logs, and tools.
+"""`autotrain`: pipeline run|batch|prepare, caption, profiles, demo, app, train list|monitor|cancel|resume|logs, and
+tools.
 
 Training settings are not re-declared here: `--set key=value` and `--config FILE` are validated by the config
 models (`autotrain profiles --keys TASK` lists every key with its help text).
@@ -70,6 +71,28 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return run_pipeline(req).exit_code
 
 
+def cmd_caption(args: argparse.Namespace) -> int:
+    from autotrain_gradio.pipeline import EXIT_BAD_INPUT
+    from autotrain_gradio.pipeline.caption import CAPTION_PROFILE, caption_dataset
+
+    if not args.dataset_path:
+        print("error: --dataset-path is required (a folder or .zip of images)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        flags = {k: v for k, v in vars(_request(args)).items() if k not in ("dataset_path", "profile")}
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = caption_dataset(args.dataset_path, args.model, profile=args.profile or CAPTION_PROFILE,
+                             prefix=args.prefix, style=args.style, prompt=args.prompt, overwrite=args.overwrite,
+                             max_new_tokens=args.max_length, batch_size=args.batch_size, **flags)
+    if result.ok and result.job_id is not None:
+        print(f"📝 then fix captions in the app's Captions tab, and train on the captioned copy with: autotrain "
+              f"pipeline run --dataset-path {args.dataset_path} --dataset-name {result.name} --skip-copy --force "
+              "--profile <profile>")
+    return result.exit_code
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     from autotrain_gradio.profiles import list_profiles
     from autotrain_gradio.workspace import workspace_root
@@ -137,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         _add_request_flags(p, batch=mode == "batch")
         p.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
         p.set_defaults(func=cmd_pipeline)
+
+    cap = sub.add_parser("caption", help="caption images with a vision-language model (a queued job); captions go "
+                         "into the prepared copy input/<name>, never the originals")
+    _add_request_flags(cap, batch=False)
+    cap.add_argument("--model", default=None, help="captioner: Hub id or folder (default: the Captioning profile's "
+                     "BLIP; florence-community/Florence-2-base; tiny:captioner for tests)")
+    cap.add_argument("--prefix", default=None, help="text or trigger word written before every caption")
+    cap.add_argument("--style", choices=("short", "detailed", "more_detailed"), default=None, help="caption style")
+    cap.add_argument("--prompt", default=None, help="prompt / task token (overrides --style)")
+    cap.add_argument("--max-length", type=int, default=None, help="most tokens per caption")
+    cap.add_argument("--batch-size", type=int, default=None, help="images captioned at once")
+    cap.add_argument("--overwrite", action="store_true", default=None,
+                     help="caption every image (default: keep existing captions, caption only the rest)")
+    cap.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
+    cap.set_defaults(func=cmd_caption, mode="run")
 
     prof = sub.add_parser("profiles", help="list profiles, or the settings of a task")
     prof.add_argument("--keys", choices=TASKS, help="list every setting of this task with its default and help")

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
+from autotrain_gradio.tasks.captioning.config import CaptioningConfig
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
@@ -113,6 +114,9 @@ TASKS: dict[str, Task] = {
     "vlm": Task("vlm", "Vision-language model (VQA / captioning)", VLMConfig, "image-table",
                 "autotrain_gradio.tasks.vlm.train:train", data="autotrain_gradio.tasks.vlm.data:load",
                 tiny={"vlm": "autotrain_gradio.tasks.vlm.tiny:build_vlm"}),
+    "captioning": Task("captioning", "Auto-captioning (BLIP, Florence-2, ...)", CaptioningConfig, "image-captions",
+                       "autotrain_gradio.tasks.captioning.train:train",
+                       tiny={"captioner": "autotrain_gradio.tasks.captioning.tiny:build_blip"}),
 }
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}
