@@ -1,14 +1,15 @@
 """What our Trainer path costs per optimizer step over the plain library, for token classification (transformers'
 Trainer) and sentence-transformers (SentenceTransformerTrainer): the same tiny model, data, batch size and steps,
-run both ways in one process. Goal: ours / plain <= 1.05.
+run both ways in one process, alternating (plain, ours, ours, plain, ...). Goal: ours / plain <= 1.05.
 
 Ours is the task's `train(cfg, ctx)` as the trainer process runs it (its dataset classes, the shared `fit` with our
 events callback, checkpoints off). Plain is what a person writes from the libraries' docs: `datasets.map` to tokenize
 (token classification, labels on first sub-words) or a `datasets.Dataset` of the columns (sentence-transformers),
 the library's trainer with the same arguments. The step time is the median gap between consecutive step ends after
-`--warmup` steps (a callback in plain, our step events in ours), so loading and saving do not count.
+`--warmup` steps (a callback in plain, our step events in ours), so loading and saving do not count; each side's
+figure is the best of its `--repeats` runs (a shared machine's noise only ever adds time).
 
-    python bench/trainer_tasks_step.py [--steps 60] [--warmup 5] [--batch 16]
+    python bench/trainer_tasks_step.py [--steps 60] [--warmup 5] [--batch 16] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     rng = random.Random(0)
     cases = {"token-classification": (ner_rows(args.steps * args.batch, rng), plain_token_classification),
@@ -162,10 +164,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("AUTOTRAIN_TINY_CACHE", str(Path(tmp) / "tiny"))
         for task, (rows, plain) in cases.items():
-            work = Path(tmp) / task
-            work.mkdir()
-            plain_s = plain(rows, args, work)
-            ours_s = ours(task, rows, args, work)
+            times: dict[str, list[float]] = {"plain": [], "ours": []}
+            for r in range(args.repeats):
+                for side in ("plain", "ours") if r % 2 == 0 else ("ours", "plain"):
+                    work = Path(tmp) / f"{task}-{side}-{r}"
+                    work.mkdir()
+                    times[side].append(plain(rows, args, work) if side == "plain" else ours(task, rows, args, work))
+            plain_s, ours_s = min(times["plain"]), min(times["ours"])
             print(f"{task:24s} plain {plain_s * 1000:7.1f} ms/step   ours {ours_s * 1000:7.1f} ms/step   "
                   f"ours/plain {ours_s / plain_s:.3f}")
 

@@ -9,13 +9,13 @@ from autotrain_gradio.tiny import seeded
 
 
 def build_yolos(path: Path) -> None:
-    """64 px, patch 16, hidden 32, 2 layers, 2 heads, 10 detection tokens, 2 labels (the trainer resizes the
-    head to the data's categories)."""
+    """32 px, patch 8, hidden 32, 2 layers, 2 heads, 2 detection tokens (a toy image holds one or two objects; real
+    YOLOS has 100), 2 labels (the trainer resizes the head to the data's categories)."""
     from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessorPil
 
     with seeded(0):
-        config = YolosConfig(image_size=[64, 64], patch_size=16, num_channels=3, hidden_size=32, num_hidden_layers=2,
-                             num_attention_heads=2, intermediate_size=64, num_detection_tokens=10,
+        config = YolosConfig(image_size=[32, 32], patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                             num_attention_heads=2, intermediate_size=64, num_detection_tokens=2,
                              use_mid_position_embeddings=False, num_labels=2)
         YolosForObjectDetection(config).save_pretrained(path)
-    YolosImageProcessorPil(size={"height": 64, "width": 64}, do_pad=False).save_pretrained(path)
+    YolosImageProcessorPil(size={"height": 32, "width": 32}, do_pad=False).save_pretrained(path)

@@ -28,21 +28,29 @@ def _image(path) -> Any:
 
 class DetectionDataset:
     """Detections as {"pixel_values", "labels"}: the processor resizes the image and turns the COCO boxes into the
-    model's normalised (cx, cy, w, h) targets."""
+    model's normalised (cx, cy, w, h) targets. A set whose tensors fit in `keep_bytes` is kept once processed (no
+    augmentation: every epoch sees the same tensors); a larger one is processed on every read."""
 
-    def __init__(self, items: list[Detection], processor: Any, size: int):
+    def __init__(self, items: list[Detection], processor: Any, size: int, keep_bytes: int = 512 * 2**20):
         self.items, self.processor, self.size = items, processor, {"height": size, "width": size}
+        fits = len(items) * 3 * size * size * 4 <= keep_bytes
+        self.kept: dict[int, dict[str, Any]] | None = {} if fits else None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.kept is not None and index in self.kept:
+            return self.kept[index]
         d = self.items[index]
         objects = [{"bbox": box, "category_id": c, "area": box[2] * box[3], "iscrowd": 0}
                    for box, c in zip(d.boxes, d.categories, strict=True)]
         enc = self.processor(images=_image(d.path), annotations={"image_id": index, "annotations": objects},
                              size=self.size, return_tensors="pt")
-        return {"pixel_values": enc["pixel_values"][0], "labels": enc["labels"][0]}
+        item = {"pixel_values": enc["pixel_values"][0], "labels": enc["labels"][0]}
+        if self.kept is not None:
+            self.kept[index] = item
+        return item
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from transformers import (
 from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
 from autotrain_gradio.tasks.seq2seq.config import Seq2SeqConfig
-from autotrain_gradio.tasks.seq2seq.data import Pair, check_quantization, load
+from autotrain_gradio.tasks.seq2seq.data import Pair, load
 from autotrain_gradio.tiny import resolve_model
 
 ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -98,8 +98,7 @@ def _loader(cfg: Seq2SeqConfig, base: str):
 
 def train(cfg: Seq2SeqConfig, ctx: RunContext) -> dict[str, Any]:
     """Fine-tune an encoder-decoder on the prepared table; returns fit's outputs."""
-    check_quantization(cfg)
-    data = load(cfg.data_dir, cfg)
+    data = load(cfg.data_dir, cfg)  # also refuses int8 where no GPU is visible
     ctx.log(data.summary())
     source = resolve_model(cfg.base_model)
     tokenizer = AutoTokenizer.from_pretrained(source)
