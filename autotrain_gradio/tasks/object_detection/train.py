@@ -13,7 +13,7 @@ import torch
 from transformers import AutoImageProcessor, AutoModelForObjectDetection
 
 from autotrain_gradio.tasks.common import RunContext
-from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.object_detection.config import ObjectDetectionConfig
 from autotrain_gradio.tasks.object_detection.data import Detection, load
 from autotrain_gradio.tiny import resolve_model
@@ -151,12 +151,9 @@ def train(cfg: ObjectDetectionConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.log(data.summary())
     source = resolve_model(cfg.base_model)
     processor = AutoImageProcessor.from_pretrained(source)
-    label2id = {name: i for i, name in enumerate(data.labels)}
 
     def load_model(path: str):
-        return AutoModelForObjectDetection.from_pretrained(
-            path, num_labels=len(data.labels), label2id=label2id, id2label=dict(enumerate(data.labels)),
-            ignore_mismatched_sizes=True)
+        return AutoModelForObjectDetection.from_pretrained(path, **head_kwargs(data.labels))
 
     usage = """import torch
 from PIL import Image

@@ -9,7 +9,7 @@ import numpy as np
 from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
 
 from autotrain_gradio.tasks.common import RunContext
-from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
+from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.token_classification.config import TokenClassificationConfig
 from autotrain_gradio.tasks.token_classification.data import Row, load
 from autotrain_gradio.tiny import resolve_model
@@ -66,12 +66,9 @@ def train(cfg: TokenClassificationConfig, ctx: RunContext) -> dict[str, Any]:
     if not tokenizer.is_fast:
         raise ValueError(f"{cfg.base_model} has no fast tokenizer; token classification needs one to align tags "
                          "with sub-words (pick a model with a tokenizer.json)")
-    label2id = {name: i for i, name in enumerate(data.labels)}
 
     def load_model(path: str):
-        return AutoModelForTokenClassification.from_pretrained(
-            path, num_labels=len(data.labels), label2id=label2id, id2label=dict(enumerate(data.labels)),
-            ignore_mismatched_sizes=True)
+        return AutoModelForTokenClassification.from_pretrained(path, **head_kwargs(data.labels))
 
     usage = """from transformers import pipeline
 
