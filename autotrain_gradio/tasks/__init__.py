@@ -48,9 +48,14 @@ class Task:
     data: str = ""  # table formats: "module:load", the torch-free reader validate and the trainer share
     uploads: tuple[str, ...] = (".zip",)  # what the app's upload box accepts for this task
     tiny: dict[str, str] = field(default_factory=dict)  # tiny:<kind> -> "module:builder"
+    predict: str = ""  # "module:function" the app's Try it tab calls on a finished run (torch side, imported lazily)
 
     def load_train(self) -> Callable[..., Any]:
         return _resolve(self.train)
+
+    def load_predict(self) -> Callable[..., Any]:
+        """The task's `predict(cfg, model_dir, input, ...)`; imported by the Try it tab only when it runs."""
+        return _resolve(self.predict)
 
     def load_data(self) -> Callable[..., Any]:
         """The task's data reader: load(source, cfg, train_split, valid_split) -> its data (raises DataError)."""
@@ -64,27 +69,33 @@ class Task:
 
 _DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k in ("flux", "sdxl", "sd15")}
 
+_IMAGE_PREDICT = "autotrain_gradio.tasks.image_classification.predict:predict"
+_TEXT_PREDICT = "autotrain_gradio.tasks.text_classification.predict:predict"
 _TABLE_UPLOADS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 
 TASKS: dict[str, Task] = {
     "diffusion-lora": Task("diffusion-lora", "Diffusion LoRA (Flux / SDXL / SD1.5)", DiffusionLoraConfig,
-                           "image-captions", "autotrain_gradio.tasks.diffusion.train:train", tiny=_DIFFUSION_TINY),
+                           "image-captions", "autotrain_gradio.tasks.diffusion.train:train", tiny=_DIFFUSION_TINY,
+                           predict="autotrain_gradio.tasks.diffusion.predict:predict"),
     "diffusion-full": Task("diffusion-full", "Diffusion full fine-tune", DiffusionFullConfig, "image-captions",
                            "autotrain_gradio.tasks.diffusion.train:train"),
     "image-classification": Task("image-classification", "Image classification", ImageClassificationConfig,
                                  "class-folders", "autotrain_gradio.tasks.image_classification.train:train",
-                                 tiny={"vit": "autotrain_gradio.tasks.image_classification.tiny:build_vit"}),
+                                 tiny={"vit": "autotrain_gradio.tasks.image_classification.tiny:build_vit"},
+                                 predict=_IMAGE_PREDICT),
     "text-classification": Task("text-classification", "Text classification", TextClassificationConfig, "table",
                                 "autotrain_gradio.tasks.text_classification.train:train",
                                 data="autotrain_gradio.tasks.text_classification.data:load",
                                 uploads=_TABLE_UPLOADS,
-                                tiny={"bert": "autotrain_gradio.tasks.text_classification.tiny:build_bert"}),
+                                tiny={"bert": "autotrain_gradio.tasks.text_classification.tiny:build_bert"},
+                                predict=_TEXT_PREDICT),
     "text-regression": Task("text-regression", "Text regression", TextRegressionConfig, "table",
                             "autotrain_gradio.tasks.text_regression.train:train",
-                            data="autotrain_gradio.tasks.text_regression.data:load", uploads=_TABLE_UPLOADS),
+                            data="autotrain_gradio.tasks.text_regression.data:load", uploads=_TABLE_UPLOADS,
+                            predict=_TEXT_PREDICT),
     "image-regression": Task("image-regression", "Image regression", ImageRegressionConfig, "image-table",
                              "autotrain_gradio.tasks.image_regression.train:train",
-                             data="autotrain_gradio.tasks.image_regression.data:load"),
+                             data="autotrain_gradio.tasks.image_regression.data:load", predict=_IMAGE_PREDICT),
     "tabular": Task("tabular", "Tabular classification / regression (scikit-learn, XGBoost + Optuna)", TabularConfig,
                     "table", "autotrain_gradio.tasks.tabular.train:train",
                     data="autotrain_gradio.tasks.tabular.data:load", uploads=_TABLE_UPLOADS),

@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from autotrain_gradio.auth import Access  # noqa: E402
-from autotrain_gradio.ui import api, chat_tab, jobs_tab, profiles_tab, train_tab  # noqa: E402
+from autotrain_gradio.ui import api, chat_tab, jobs_tab, profiles_tab, train_tab, try_tab  # noqa: E402
 from autotrain_gradio.ui.actions import AppContext  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
@@ -51,6 +51,8 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
                 profiles_tab.build(root, app)
             with gr.Tab("Chat", id="chat"):
                 chat_tab.build(ctx, app)
+            with gr.Tab("Try it", id="try"):
+                try_tab.build(ctx, app)
         # The job just started is the one the Jobs tab follows, at once, with its polling on.
         train.start_event.then(lambda job_id, current: job_id or current, [train.started_job, jobs.selected],
                                jobs.selected, api_visibility="private").then(
