@@ -151,6 +151,8 @@ def cancel(workspace: str | Path, job_id: int, *, wait: bool = True, grace: floa
             return job
         grace = job.kill_grace if grace is None else grace
         store.update(job.id, cancel_requested=time.time(), kill_grace=grace)
+        if job.in_process:  # its own process polls the flag (a signal would stop the notebook or the app)
+            return _wait_in_process(store, job_id, grace) if wait else _get(store, job_id)
         if job.backend != "local":
             if job.remote_id:
                 try:
@@ -181,6 +183,16 @@ def cancel(workspace: str | Path, job_id: int, *, wait: bool = True, grace: floa
         return _get(store, job_id)
     finally:
         store.close()
+
+
+def _wait_in_process(store: JobStore, job_id: int, grace: float) -> Job:
+    """Wait up to `grace` seconds for an in-process run to stop at its checkpoint (nothing can be killed)."""
+    deadline = time.monotonic() + grace
+    while not (job := _get(store, job_id)).done and time.monotonic() < deadline:
+        if not pid_alive(job.pid, job.pid_start):  # the notebook or app itself is gone
+            return settle(store, job)
+        time.sleep(0.1)
+    return job
 
 
 def resume(workspace: str | Path, job_id: int, *, start_worker: bool = True,

@@ -294,7 +294,8 @@ class Worker:
         for job in self.store.list("running"):
             if job.backend != "local":
                 self.follow_remote(job)
-            elif (job.cancel_requested and job.pid and now - job.cancel_requested > job.kill_grace
+            elif (job.cancel_requested and job.pid and not job.in_process  # never a notebook's or app's own process
+                    and now - job.cancel_requested > job.kill_grace
                     and pid_alive(job.pid, job.pid_start)):  # never a reused pid's group
                 signal_group(job.pid, signal.SIGKILL)
 

@@ -63,6 +63,7 @@ _ADDED = [
     ("secrets_id", "TEXT"),         # the handle the worker holds the submitter's secrets under (never the values)
     ("options", "TEXT NOT NULL DEFAULT '{}'"),  # backend options (ray address, flavor ...), JSON
     ("owner", "TEXT NOT NULL DEFAULT ''"),  # who submitted it (a Space's OAuth user, an --auth login); '' = local
+    ("in_process", "INTEGER NOT NULL DEFAULT 0"),  # trains inside process `pid` (a notebook, a ZeroGPU app)
 ]
 
 
@@ -100,6 +101,7 @@ class Job:
     secrets_id: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     owner: str = ""
+    in_process: bool = False  # the process `pid` trains it itself: a cancel sets the flag, never a signal
 
     @property
     def events_path(self) -> Path:
@@ -129,6 +131,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
     data["gpu_ids"] = json.loads(data["gpu_ids"]) if data["gpu_ids"] is not None else None
     data["assigned_gpus"] = json.loads(data["assigned_gpus"])
     data["resume"] = bool(data["resume"])
+    data["in_process"] = bool(data["in_process"])
     data["options"] = json.loads(data["options"])
     return Job(**data)
 
@@ -203,10 +206,11 @@ class JobStore:
             gpu_ids: list[int] | None = None, num_gpus: int = 1, max_concurrent: int | None = None,
             resume: bool = False, kill_grace: float = 30.0, running_pid: int | None = None,
             backend: str = "local", options: dict[str, Any] | None = None, secrets_id: str | None = None,
-            owner: str = "") -> Job:
+            owner: str = "", in_process: bool = False) -> Job:
         """Append a queued job and return it. `max_concurrent`, when given, becomes the setting of the backend's
         queue (see `set_max_concurrent`). With `running_pid`, the row starts as running under that process (a
-        foreground run that the queue must count and `train list` must show, but no worker may launch)."""
+        foreground run that the queue must count and `train list` must show, but no worker may launch);
+        `in_process`: that process trains it itself (jobs/inprocess.py)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         now = time.time()
@@ -218,12 +222,12 @@ class JobStore:
                 self._set_max_concurrent(backend, max_concurrent)
             cur = self.conn.execute(
                 "INSERT INTO jobs (name, profile, status, gpu_ids, num_gpus, max_concurrent, config_path, output_dir,"
-                " resume, created, queued_at, kill_grace, started, pid, pid_start, backend, options, secrets_id, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " resume, created, queued_at, kill_grace, started, pid, pid_start, backend, options, secrets_id, owner,"
+                " in_process) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, profile, status, json.dumps(gpu_ids) if gpu_ids is not None else None, max(1, num_gpus),
                  self.max_concurrent(backend), str(Path(config_path).resolve()), str(Path(output_dir).resolve()),
                  int(resume), now, now, kill_grace, started, running_pid, pid_start, backend,
-                 json.dumps(options or {}), secrets_id, owner),
+                 json.dumps(options or {}), secrets_id, owner, int(in_process)),
             )
             self.conn.execute("COMMIT")
         except BaseException:
@@ -340,7 +344,7 @@ class JobStore:
             changed = self.conn.execute(
                 "UPDATE jobs SET status = 'queued', resume = ?, queued_at = ?, started = NULL, finished = NULL,"
                 " pid = NULL, pid_start = NULL, exit_code = NULL, error = '', cancel_requested = NULL,"
-                " remote_id = NULL, launch_key = NULL, secrets_id = ?"
+                " remote_id = NULL, launch_key = NULL, secrets_id = ?, in_process = 0"
                 " WHERE id = ? AND status IN ('cancelled', 'failed')",
                 (int(resume), time.time(), secrets_id, int(job_id)),
             ).rowcount

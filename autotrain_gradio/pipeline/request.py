@@ -54,8 +54,13 @@ class RunRequest(BaseModel):
     force: bool = _opt(False, "replace what an earlier run wrote")
     dry_run: bool = _opt(False, "validate and print the plan; write nothing")
     immediate: bool = _opt(False, "train in the foreground, no queue")
+    in_process: bool = _opt(False, "train in this process, no subprocess (a notebook gets the trained model back "
+                            "in the result; a ZeroGPU Space trains inside its GPU grants)")
+    grant_seconds: int = _opt(0, "ZeroGPU: seconds per GPU grant (0: the platform's cap); a longer run checkpoints "
+                              "and resumes in the next grant", ge=0, le=3600)
     mode: Literal["run", "prepare"] = _opt("run", "run all phases, or stop after configure", flag=False)
     workspace: str = _opt("", "workspace folder (default $AUTOTRAIN_WORKSPACE or .)", flag=False)
+    owner: str = _opt("", "who submits the job (a shared app's signed-in user); '' = the local user", flag=False)
     overrides: dict[str, Any] = _opt({}, "training settings over the profile (--set key=value)", flag=False)
     config: dict[str, Any] = _opt({}, "training settings from a --config file's [config] table", flag=False)
 
@@ -94,11 +99,16 @@ class RunRequest(BaseModel):
     def _rules(self) -> RunRequest:
         if self.dry_run and self.immediate:
             raise ValueError("dry_run and immediate together: a dry run writes nothing and trains nothing; drop one")
+        if self.dry_run and self.in_process:
+            raise ValueError("dry_run and in_process together: a dry run writes nothing and trains nothing; drop one")
         if self.skip_copy and self.force and not self.dataset_path and not (self.datasets_dir or self.dataset_paths):
             raise ValueError("skip_copy and force need a dataset")
         if self.immediate and self.backend != "local":
             raise ValueError(f"immediate runs the trainer here in the foreground; with backend {self.backend} drop "
                              "--immediate (or use --backend local)")
+        if self.in_process and self.backend != "local":
+            raise ValueError(f"in_process trains in this very process; with backend {self.backend} drop --in-process "
+                             "(or use --backend local)")
         if self.ray_address and self.backend != "ray":
             raise ValueError(f"ray_address is for backend ray, but backend is {self.backend}; add --backend ray")
         if self.hf_flavor and self.backend != "hf-jobs":
@@ -119,7 +129,7 @@ class RunRequest(BaseModel):
         return (self.config, self.column_mapping, self.overrides)
 
 
-REQUEST_FILE_KEYS = set(RunRequest.model_fields) - {"workspace", "overrides"}
+REQUEST_FILE_KEYS = set(RunRequest.model_fields) - {"workspace", "overrides", "owner"}
 
 
 def explain(err: ValidationError) -> str:

@@ -50,6 +50,11 @@ class PipelineResult:
     output_dir: Path | None = None
     job_id: int | None = None
     config: Any = None
+    # in_process=True: what the trainer left in this process (the model, its processor or tokenizer; for a
+    # diffusion LoRA, the LoRA-wrapped denoiser) and its outputs ({"model": path, ...} as in the end event).
+    model: Any = None
+    processor: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -224,7 +229,38 @@ def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | 
         _say(stream, f"✅ prepared. Review {paths.config}, then train it with: "
                      f"autotrain train start --config {paths.config}")
         return result
+    if req.in_process:
+        return train_in_process(result, paths.root, owner=req.owner, grant_seconds=req.grant_seconds, stream=stream)
     return _train(result, paths, req, stream, log)
+
+
+def train_in_process(result: PipelineResult, workspace: str | Path, *, owner: str = "", grant_seconds: int = 0,
+                     stream: TextIO | None = None) -> PipelineResult:
+    """Phase 4 of a configured run (`result` of phases 1-3) in this process (jobs/inprocess.py): on a ZeroGPU
+    Space inside GPU grants, else one plain call. Fills the result's job, exit code, model, processor, outputs."""
+    from autotrain_gradio.jobs import inprocess
+
+    root = workspace_root(workspace)
+    log = pipeline_logger(root)
+    common = dict(name=result.name, profile=result.profile, config_path=result.config_path, owner=owner)
+    if inprocess.on_zerogpu():
+        seconds = inprocess.grant_seconds(grant_seconds)
+        _say(stream, f"🚀 train     {result.name} in this process, in ZeroGPU grants of {seconds} s")
+        done = inprocess.run_in_grants(root, duration=seconds, keep_objects=False, **common)
+    else:
+        _say(stream, f"🚀 train     {result.name} in this process (interrupt: stops after a checkpoint)")
+        done = inprocess.run_in_process(root, **common)
+    result.job_id, result.exit_code = done.job.id, done.exit_code
+    result.model, result.processor = done.extra.get("model"), done.extra.get("processor")
+    result.outputs = done.extra.get("outputs") or {}
+    job = done.job
+    result.add("train", done.exit_code == 0, f"job {job.id} {job.status} in this process, exit code "
+               f"{done.exit_code}" + (f": {job.error}" if job.error else ""))
+    if job.error:
+        result.errors.append(job.error)
+    _say(stream, f"{'✅' if done.exit_code == 0 else '❌'} {result.phases[-1].message}")
+    (log.info if result.exit_code == 0 else log.error)("run %s: %s", result.name, result.phases[-1].message)
+    return result
 
 
 def _check_backend(req: RunRequest) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,19 +15,37 @@ from autotrain_gradio.config import CommonConfig
 from autotrain_gradio.events import EventWriter, NullWriter, scrub
 from autotrain_gradio.workspace import RunPaths
 
+GRANT_ENDED = "grant ended"  # the stop reason of an in-process run whose GPU grant (ZeroGPU) is about to end
+
 
 @dataclass
 class RunContext:
-    """Handed to `train(cfg, ctx)`. `stop_requested` flips on SIGTERM/SIGINT: the trainer then saves a checkpoint
-    and returns; the harness writes `end: cancelled`."""
+    """Handed to `train(cfg, ctx)`. `stop_requested` turns true on SIGTERM/SIGINT, or when `stop_check` (an
+    in-process run has no process to signal: a cancel flag in the job store, the end of a GPU grant) returns a
+    reason; loops only read `ctx.stop_requested`. The trainer then saves a checkpoint and returns; the harness writes
+    `end: cancelled`. In-process callers get the trained objects from `extra` ("model", "processor")."""
 
     cfg: CommonConfig
     paths: RunPaths
     events: EventWriter | NullWriter
     resume: bool = False
     is_main: bool = True
-    stop_requested: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    stop_check: Callable[[], str] | None = None  # polled on each read of stop_requested; "" = go on
+    stop_reason: str = ""  # why it stopped: "signal", or what stop_check returned
+
+    @property
+    def stop_requested(self) -> bool:
+        if not self.stop_reason and self.stop_check is not None:
+            self.stop_reason = self.stop_check()
+        return bool(self.stop_reason)
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        if value and not self.stop_reason:
+            self.stop_reason = "signal"
+        elif not value:
+            self.stop_reason = ""
 
     def log(self, message: str, level: str = "info") -> None:
         message = scrub(message)

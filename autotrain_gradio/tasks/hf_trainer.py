@@ -241,6 +241,7 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     # --- train ---------------------------------------------------------------------------------------------
     result = trainer.train(resume_from_checkpoint=resume_from)
     ctx.extra["step"] = trainer.state.global_step
+    ctx.extra.update(model=trainer.model, processor=processing_class)  # for in-process callers (a notebook)
     if ctx.stop_requested:  # the callback saved a checkpoint; partly trained weights do not go to model/
         return {"checkpoint": get_last_checkpoint(str(ctx.paths.checkpoints_dir))}
     best = trainer.state.best_model_checkpoint if cfg.early_stopping_patience else None

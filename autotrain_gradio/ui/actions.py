@@ -22,9 +22,11 @@ from autotrain_gradio import jobs
 from autotrain_gradio.auth import Access, User
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import RunState
+from autotrain_gradio.jobs import inprocess
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.jobs.secrets import own_secrets
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
+from autotrain_gradio.pipeline.run import train_in_process
 from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.request import make_request
 from autotrain_gradio.pipeline.run import PhaseResult
@@ -107,10 +109,12 @@ def quota_error(ctx: AppContext, user: User) -> str | None:
 
 def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, *, dataset_name: str = "",
                 overrides: dict[str, Any] | None = None, column_mapping: dict[str, Any] | None = None,
-                min_images: int = 1, force: bool = False, dry_run: bool = True) -> PipelineResult:
+                min_images: int = 1, force: bool = False, dry_run: bool = True,
+                in_process: bool = False) -> PipelineResult:
     """Validate (dry_run) or start one run for the caller, after the sharing rules: signed in, allowed to train,
     a dataset they may read, within their limits. Then a RunRequest, the object the CLI builds too, goes through
-    the same `run_pipeline`. Every refusal is a PipelineResult with one error."""
+    the same `run_pipeline`. Every refusal is a PipelineResult with one error. `in_process` trains in the app's own
+    process (the handler returns when the run ends); on a ZeroGPU Space every start does, inside GPU grants."""
     dataset = (dataset or "").strip()
     refused = PipelineResult(dataset, profile or "")
 
@@ -131,6 +135,10 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     if overrides.get("push_to_hub") and (ctx.access.mode == "login" or ctx.access.shared and not secrets):
         return refuse("push_to_hub needs your own Hugging Face token, and this shared app has none of yours (sign "
                       "in with Hugging Face on a Space); download the model from the Jobs tab and push it yourself")
+    here = (in_process or inprocess.on_zerogpu()) and not dry_run
+    if here and ctx.access.shared and overrides.get("push_to_hub"):  # the app's environment is no visitor's
+        return refuse("push_to_hub is off for runs in the app's own process (ZeroGPU): download the model from the "
+                      "Jobs tab and push it yourself")
     if not dry_run and (why := quota_error(ctx, user)) is not None:
         return refuse(why)
     name = (dataset_name or "").strip() or suggest_name(dataset)
@@ -147,7 +155,9 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     except ConfigError as err:
         return refuse(str(err))
     result = run_pipeline(request, quiet=True)
-    if not dry_run and result.ok and result.config_path is not None:
+    if here and result.ok and result.config_path is not None:
+        result = train_in_process(result, ctx.root, owner=user.name)
+    elif not dry_run and result.ok and result.config_path is not None:
         try:
             job = jobs.submit(ctx.root, name=result.name, profile=result.profile, config_path=result.config_path,
                               owner=user.name, secrets=secrets)

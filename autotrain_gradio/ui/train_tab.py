@@ -17,6 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from autotrain_gradio.config import to_toml
+from autotrain_gradio.jobs.inprocess import on_zerogpu
 from autotrain_gradio.pipeline import PipelineResult
 from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles
 from autotrain_gradio.tasks import MODELS, TASKS
@@ -57,6 +58,8 @@ def report_html(result: PipelineResult, started: bool = False) -> str:
     if result.errors:
         parts.append("<h3>❌ Not valid: nothing was written</h3>")
         parts.append("<ul class='errors'>" + "".join(f"<li>{esc(e)}</li>" for e in result.errors) + "</ul>")
+    elif started and result.job_id is not None and result.outputs:  # trained in this process: it has ended
+        parts.append(f"<h3>🏁 Job {result.job_id} ran in this process: {esc(result.phases[-1].message)}</h3>")
     elif started and result.job_id is not None:
         parts.append(f"<h3>🚀 Queued as job {result.job_id}: {esc(result.name)}</h3>"
                      "<p>Follow it in the Jobs tab.</p>")
@@ -120,6 +123,10 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
                                           placeholder="default: the folder name")
                 min_images = gr.Number(value=1, minimum=1, precision=0, label="Min images", elem_id="min-images")
             force = gr.Checkbox(value=False, label="Replace an earlier run of this name", elem_id="force")
+            # In the app's own process (Start waits for the end); not in a shared app, where the queue is fair.
+            # On ZeroGPU every start trains in-process inside GPU grants, so there is nothing to choose.
+            in_process = gr.Checkbox(value=False, label="Train in this app's process (Start waits until it ends)",
+                                     elem_id="in-process", visible=not ctx.access.shared and not on_zerogpu())
 
     chosen_cfg = profiles[chosen].build() if chosen else None
     panel = columns.build(chosen_task, chosen_cfg)
@@ -181,7 +188,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         result = run_request(ctx, user, data[dataset_path] or "", prof.name, dataset_name=data[dataset_name] or "",
                              overrides=overrides, column_mapping=panel.mapping(prof.task, data),
                              min_images=int(data[min_images] or 1), force=bool(data[force]),
-                             dry_run=dry_run)
+                             dry_run=dry_run, in_process=bool(data[in_process]) and not ctx.access.shared)
         return {report: report_html(result, started=not dry_run), started_job: result.job_id}
 
     def save(data: dict, request: gr.Request) -> dict:
@@ -209,7 +216,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     def start(data: dict, request: gr.Request) -> dict:
         return run(data, False, request)
 
-    inputs = {profile, dataset_path, dataset_name, min_images, force, *all_fields, *panel.all_dropdowns}
+    inputs = {profile, dataset_path, dataset_name, min_images, force, in_process, *all_fields,
+              *panel.all_dropdowns}
     # The form resets only when a person picks a profile (or refreshes the list), never when the page load
     # re-sends the same choice: that would overwrite what they typed meanwhile.
     form_outputs = [description, report, *groups.values(), *all_fields, *panel.components]

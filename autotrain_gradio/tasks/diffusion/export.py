@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from autotrain_gradio.config import config_digest
 from autotrain_gradio.tasks.common import hub_base_model, scrub
@@ -262,6 +262,26 @@ def _adapter(denoiser: torch.nn.Module) -> str:
     return "default" if "default" in names else names[0]
 
 
+def save_file(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' save_file, with the header's metadata in sorted order: safetensors writes it in a per-process
+    random order, so the same weights would give different bytes in two processes (one trained in a notebook,
+    one in a subprocess)."""
+    blob = bytearray(save(tensors, metadata=metadata))
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + size])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) <= size:  # the same entries, reordered: the same length (safetensors pads with spaces)
+        blob[8:8 + size] = text.ljust(size)
+    Path(path).write_bytes(bytes(blob))
+
+
+def _stable(config: dict) -> dict:
+    """peft's config with its sets (target_modules) as sorted lists: a set's order changes from process to process."""
+    return {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}
+
+
 def _add_metadata(path: Path, extra: dict[str, str]) -> None:
     """Rewrite a safetensors file with `extra` added to its header, keeping what diffusers put there."""
     from safetensors.torch import load_file
@@ -298,7 +318,7 @@ def save_lora(cfg: DiffusionLoraConfig, denoiser: torch.nn.Module, out_dir: Path
         # The pipeline's own writer, so the adapter config (alpha, DoRA, targets) travels as diffusers expects.
         pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
         pipe_cls.save_lora_weights(out_dir, **{f"{part}_lora_layers": peft_sd,
-                                               f"{part}_lora_adapter_metadata": peft_cfg.to_dict()})
+                                               f"{part}_lora_adapter_metadata": _stable(peft_cfg.to_dict())})
         path = out_dir / DIFFUSERS_WEIGHT_NAME
         _add_metadata(path, meta)
         files["diffusers"] = str(path)

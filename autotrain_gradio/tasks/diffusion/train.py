@@ -358,5 +358,5 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
     if is_main and cfg.push_to_hub:  # an upload of 24-48 GB that no other rank waits for
         outputs["hub"] = push_to_hub(cfg, ctx.paths.model_dir)
     # In-process callers (a notebook, the Python API) get the trained modules without reloading them.
-    ctx.extra["denoiser"] = accelerator.unwrap_model(denoiser)
+    ctx.extra["model"] = ctx.extra["denoiser"] = accelerator.unwrap_model(denoiser)
     return outputs
