@@ -55,11 +55,12 @@ def report_html(result: PipelineResult, started: bool = False) -> str:
         return html.escape(app_words(text))
 
     parts = []
-    if result.errors:
+    ran_here = started and result.job_id is not None and any("in this process" in p.message for p in result.phases)
+    if ran_here:  # trained in the app's own process: it has ended, well or not
+        parts.append(f"<h3>🏁 Job {result.job_id}: {esc(result.phases[-1].message)}</h3>")
+    elif result.errors:
         parts.append("<h3>❌ Not valid: nothing was written</h3>")
         parts.append("<ul class='errors'>" + "".join(f"<li>{esc(e)}</li>" for e in result.errors) + "</ul>")
-    elif started and result.job_id is not None and result.outputs:  # trained in this process: it has ended
-        parts.append(f"<h3>🏁 Job {result.job_id} ran in this process: {esc(result.phases[-1].message)}</h3>")
     elif started and result.job_id is not None:
         parts.append(f"<h3>🚀 Queued as job {result.job_id}: {esc(result.name)}</h3>"
                      "<p>Follow it in the Jobs tab.</p>")
