@@ -165,17 +165,18 @@ def test_zerogpu_shaped_grants_resume_to_the_uninterrupted_weights(tmp_path, one
     from autotrain_gradio.jobs.inprocess import run_in_grants, timed_grant
 
     data, ws = make_sample_dataset(tmp_path / "photos", count=4, size=32), tmp_path / "ws"
-    steps = {"max_steps": 120, "learning_rate": 2e-3}
+    steps = {"max_steps": 160, "learning_rate": 2e-3}
     whole = _flux(ws, data, in_process=True, overrides=steps)  # the same name: it is the default trigger word
     assert whole.exit_code == 0, whole.phases[-1]
     out = ws / "output" / "toy"
     reference = load_file(out / LORA)
-    # Grants sized from this machine's speed, so that the run needs about two: each grant has room for the
-    # loading, about half the steps, and a quarter of the grant kept free for the checkpoint (and the export).
+    # Grants sized from this machine's speed at the reference's steps (its loading is no guide: it includes the
+    # first imports): each grant has room for about half the steps after loading, a quarter of it kept free for
+    # the checkpoint (and, in the last one, the export).
     ev = read_events(out / "log" / "events.jsonl")
     start = next(e["t"] for e in ev if e["type"] == "start")
-    loading, stepping = start - ev[0]["t"], [e["t"] for e in ev if e["type"] == "step"][-1] - start
-    duration = max(3, round((1.3 * loading + 0.5 * stepping) / 0.75 + 1))
+    stepping = [e["t"] for e in ev if e["type"] == "step"][-1] - start
+    duration = max(8, round(0.5 * stepping + 2))
 
     prepared = _flux(ws, data, mode="prepare", force=True, overrides=steps)
     durations: list[float] = []
@@ -190,7 +191,7 @@ def test_zerogpu_shaped_grants_resume_to_the_uninterrupted_weights(tmp_path, one
     done = run_in_grants(ws, name="toy", profile="TinyFluxLORA", config_path=prepared.config_path,
                          duration=duration, margin=duration / 4, call=grant)
     assert done.exit_code == 0 and done.job.status == "completed", done.job.error
-    assert done.grants == len(durations) >= 2 and max(durations) <= duration
+    assert done.grants == len(durations) >= 2 and max(durations) <= duration, (durations, stepping)
 
     events = read_events(out / "log" / "events.jsonl")
     starts = [e["step"] for e in events if e["type"] == "start"]
@@ -198,7 +199,7 @@ def test_zerogpu_shaped_grants_resume_to_the_uninterrupted_weights(tmp_path, one
     assert len(starts) == done.grants and starts[0] == 0
     assert starts[1:] == checkpoints[: done.grants - 1]  # each grant resumed from the previous one's checkpoint
     assert [e["status"] for e in events if e["type"] == "end"] == ["completed"]  # one job, one end
-    assert done.job.last_step == done.job.total_steps == 120 and done.job.in_process
+    assert done.job.last_step == done.job.total_steps == 160 and done.job.in_process
 
     a, b = reference, load_file(out / LORA)
     assert a.keys() == b.keys()
