@@ -26,10 +26,9 @@ from autotrain_gradio.jobs import inprocess
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.jobs.secrets import own_secrets
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
-from autotrain_gradio.pipeline.run import train_in_process
 from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.request import make_request
-from autotrain_gradio.pipeline.run import PhaseResult
+from autotrain_gradio.pipeline.run import PhaseResult, train_in_process
 from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.workspace import folder_bytes, suggest_name
 
