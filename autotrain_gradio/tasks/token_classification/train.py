@@ -19,22 +19,27 @@ IGNORE = -100  # the loss and the metrics skip these positions
 
 class WordDataset:
     """(words, tag ids) rows as {"input_ids", "attention_mask", "labels"}: each word's first sub-word token carries
-    its tag, the others and the special tokens IGNORE. Needs a fast tokenizer (word_ids)."""
+    its tag, the others and the special tokens IGNORE. Tokenized once, in one batched call of the fast tokenizer
+    (word_ids needs a fast one), so a training step only collates."""
 
     def __init__(self, rows: list[Row], tokenizer: Any, max_length: int):
-        self.rows, self.tokenizer, self.max_length = rows, tokenizer, max_length
+        self.items: list[dict[str, Any]] = []
+        if not rows:
+            return
+        encoded = tokenizer([words for words, _ in rows], is_split_into_words=True, truncation=True,
+                            max_length=max_length)
+        for i, (_, tags) in enumerate(rows):
+            labels, previous = [], None
+            for word in encoded.word_ids(i):
+                labels.append(IGNORE if word is None or word == previous else tags[word])
+                previous = word
+            self.items.append({**{k: v[i] for k, v in encoded.items()}, "labels": labels})
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        words, tags = self.rows[index]
-        encoded = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.max_length)
-        labels, previous = [], None
-        for word in encoded.word_ids():
-            labels.append(IGNORE if word is None or word == previous else tags[word])
-            previous = word
-        return {**encoded, "labels": labels}
+        return self.items[index]
 
 
 def entity_metrics(names: list[str]):
