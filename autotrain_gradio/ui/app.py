@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from autotrain_gradio.auth import Access  # noqa: E402
-from autotrain_gradio.ui import api, chat_tab, jobs_tab, profiles_tab, train_tab, try_tab  # noqa: E402
+from autotrain_gradio.ui import api, captions_tab, chat_tab, jobs_tab, profiles_tab, train_tab, try_tab  # noqa: E402
 from autotrain_gradio.ui.actions import AppContext  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
@@ -45,6 +45,8 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
                 train = train_tab.build(ctx, app)
+            with gr.Tab("Captions", id="captions"):
+                captions_tab.build(ctx, app)
             with gr.Tab("Jobs", id="jobs") as jobs_page:
                 jobs = jobs_tab.build(ctx, app)
             with gr.Tab("Profiles", id="profiles"):

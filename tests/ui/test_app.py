@@ -53,7 +53,7 @@ def built(tmp_path_factory) -> gr.Blocks:
 
 def test_app_has_tabs_and_components(built):
     tabs = [b.label for b in built.blocks.values() if isinstance(b, gr.Tab)]
-    assert tabs == ["Train", "Jobs", "Profiles", "Chat", "Try it"]
+    assert tabs == ["Train", "Captions", "Jobs", "Profiles", "Chat", "Try it"]
     ids = _by_elem_id(built)
     for elem_id in ("dataset-path", "dataset-upload", "profile", "dataset-name", "min-images", "validate", "start",
                     "report", "jobs-table", "job-progress", "job-loss", "job-samples", "job-logs", "job-cancel",

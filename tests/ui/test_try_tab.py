@@ -42,7 +42,7 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, int]]:
 def test_try_renders_with_and_without_the_lora_and_classifies(runs):
     root, ids = runs
     ctx = AppContext(root, Access.from_settings(root, space=False))
-    me = User("local")
+    me = User("")
     listed = dict((job_id, label) for label, job_id in try_runs(ctx, me))
     assert "diffusion" in listed[ids["lora"]] and "image" in listed[ids["vit"]]
 
