@@ -38,8 +38,8 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         api.register(ctx)  # first, so the named endpoints get their names before any button handler
         with gr.Row():
-            gr.Markdown(f"## {TITLE}\nTrain a Flux / SDXL / SD1.5 LoRA or an image classifier from a folder of "
-                        f"images. {MODE_NOTES[ctx.access.mode].format(root=root)}")
+            gr.Markdown(f"## {TITLE}\nTrain a diffusion LoRA, a classifier, an LLM and more from images or tables. "
+                        f"{MODE_NOTES[ctx.access.mode].format(root=root)}")
             if ctx.access.mode == "space":
                 gr.LoginButton(scale=0, min_width=220, elem_id="login")
         with gr.Tabs():

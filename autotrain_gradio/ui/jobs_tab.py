@@ -148,7 +148,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
                            height=260, elem_id="job-loss")
         gallery = gr.Gallery(label="Latest samples", columns=3, height=260, elem_id="job-samples")
     metrics = gr.Dataframe(metrics_frame(RunState()), label="Evaluation metrics (per epoch)", interactive=False,
-                           elem_id="job-metrics", max_height=220)
+                           elem_id="job-metrics", max_height=220, visible=False)
     logs = gr.Textbox(label="Log (the trainer's own messages; the raw output is in the download)", lines=8,
                       max_lines=12, interactive=False, elem_id="job-logs")
     with gr.Row():
@@ -204,7 +204,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> JobsTab:
             gallery_value = [(path, caption) for path, (_, caption) in zip(staged, pictures, strict=True)]
         w.gallery = gallery_key
         log_text = "\n".join(own_log_lines(state, LOG_LINES))
-        return [*out, header, line, loss_frame(state), gallery_value, metrics_frame(state), log_text,
+        metrics_value = gr.Dataframe(metrics_frame(state), visible=bool(state.evals))  # only for tasks that evaluate
+        return [*out, header, line, loss_frame(state), gallery_value, metrics_value, log_text,
                 gr.Button(interactive=job.status in ("queued", "running")),
                 gr.Button(interactive=job.status in ("cancelled", "failed")),
                 gr.Button(interactive=bool(model_files(job))), gr.Button(interactive=job.log_path.is_file()),

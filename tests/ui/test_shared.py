@@ -365,3 +365,18 @@ def test_a_space_job_gets_its_submitters_token_never_the_machines(tmp_path, monk
     logins = AppContext(tmp_path, Access.from_settings(tmp_path, space=False, auth=["a:b"]))
     refused = run_request(logins, User("a"), str(tmp_path), "TinyFluxLORA", overrides={"push_to_hub": True})
     assert refused.errors[0].startswith("push_to_hub needs your own Hugging Face token")
+
+
+def test_old_uploads_are_removed(tmp_path):
+    import os
+
+    from autotrain_gradio.ui.actions import remove_stale_uploads
+
+    ctx = AppContext(tmp_path, Access(upload_max_age_s=3600))
+    old, new = tmp_path / "uploads" / "alice-1" / "cats", tmp_path / "uploads" / "bob-2" / "dogs"
+    for folder in (old, new):
+        folder.mkdir(parents=True)
+        (folder / "a.png").write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert remove_stale_uploads(ctx) == [old]
+    assert not old.exists() and (new / "a.png").exists()
