@@ -9,7 +9,7 @@ the library's trainer with the same arguments. The step time is the median gap b
 `--warmup` steps (a callback in plain, our step events in ours), so loading and saving do not count; each side's
 figure is the best of its `--repeats` runs (a shared machine's noise only ever adds time).
 
-    python bench/trainer_tasks_step.py [--steps 60] [--warmup 5] [--batch 16] [--repeats 2]
+    python bench/trainer_tasks_step.py [--steps 60] [--warmup 5] [--batch 16] [--repeats 2] [--tasks a,b]
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tasks", default="token-classification,sentence-transformers", help="comma-separated")
     args = parser.parse_args()
     rng = random.Random(0)
     cases = {"token-classification": (ner_rows(args.steps * args.batch, rng), plain_token_classification),
@@ -164,6 +165,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("AUTOTRAIN_TINY_CACHE", str(Path(tmp) / "tiny"))
         for task, (rows, plain) in cases.items():
+            if task not in args.tasks.split(","):
+                continue
             times: dict[str, list[float]] = {"plain": [], "ours": []}
             for r in range(args.repeats):
                 for side in ("plain", "ours") if r % 2 == 0 else ("ours", "plain"):
@@ -171,8 +174,9 @@ def main() -> None:
                     work.mkdir()
                     times[side].append(plain(rows, args, work) if side == "plain" else ours(task, rows, args, work))
             plain_s, ours_s = min(times["plain"]), min(times["ours"])
+            runs = "  ".join(f"{side} " + ",".join(f"{t * 1000:.0f}" for t in ts) for side, ts in times.items())
             print(f"{task:24s} plain {plain_s * 1000:7.1f} ms/step   ours {ours_s * 1000:7.1f} ms/step   "
-                  f"ours/plain {ours_s / plain_s:.3f}")
+                  f"ours/plain {ours_s / plain_s:.3f}   (runs, ms: {runs})")
 
 
 if __name__ == "__main__":
