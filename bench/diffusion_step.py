@@ -18,13 +18,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from interleave import interleave  # bench/interleave.py: python puts the script's folder on sys.path
 
 FLUX_DEV = dict(attention_head_dim=128, guidance_embeds=True, in_channels=64, joint_attention_dim=4096,
                 num_attention_heads=24, num_layers=19, num_single_layers=38, patch_size=1, pooled_projection_dim=768,
@@ -124,31 +123,12 @@ def _write_dataset(root: Path, n: int, size: int) -> None:
 def run_cpu(args) -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-diffusion-"))
     _write_dataset(work / "data", n=4 * args.batch, size=args.resolution)
-    results: dict[str, list[dict]] = {"ours": [], "reference": []}
-    for rep in range(args.reps):
-        for side in ("ours", "reference"):  # interleaved, so drift in machine load hits both
-            cmd = [sys.executable, __file__, "--child", side, "--workdir", str(work), "--rep", str(rep),
-                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch),
-                   "--resolution", str(args.resolution), "--rank", str(args.rank)]
-            # Same thread count on both sides; more threads than free cores makes tiny steps spin, not compute.
-            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                sys.exit(f"{side} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-            results[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"rep {rep} {side:9s} {results[side][-1]['step_s'] * 1000:8.2f} ms/step  "
-                  f"peak RSS {results[side][-1]['rss_mb']:7.0f} MB", flush=True)
-    ours = statistics.median(r["step_s"] for r in results["ours"])
-    ref = statistics.median(r["step_s"] for r in results["reference"])
-    print(f"\ntiny Flux LoRA rank {args.rank}, batch {args.batch}, {args.resolution} px, {args.steps} steps x "
-          f"{args.reps} reps, {args.threads} thread(s) per side")
-    print(f"ours      {ours * 1000:8.2f} ms/step   peak RSS {max(r['rss_mb'] for r in results['ours']):7.0f} MB")
-    print(f"reference {ref * 1000:8.2f} ms/step   peak RSS {max(r['rss_mb'] for r in results['reference']):7.0f} MB")
-    # Each rep's two runs are neighbours in time, so their ratio cancels most of the load from other processes.
-    paired = statistics.median(o["step_s"] / r["step_s"] for o, r in zip(results["ours"], results["reference"],
-                                                                          strict=True))
-    print(f"ratio ours/reference = {ours / ref:.3f} (medians), {paired:.3f} (median of per-rep ratios); "
-          "target <= 1.10")
+    # Same thread count on both sides; more threads than free cores makes tiny steps spin, not compute.
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    interleave(__file__, ["--workdir", str(work), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                          "--batch", str(args.batch), "--resolution", str(args.resolution), "--rank", str(args.rank)],
+               args.reps, env, f"tiny Flux LoRA rank {args.rank}, batch {args.batch}, {args.resolution} px, "
+               f"{args.steps} steps x {args.reps} reps, {args.threads} thread(s) per side", target=1.10)
 
 
 # --- GPU: full-size FLUX.1 transformer with random weights ----------------------------------------------------

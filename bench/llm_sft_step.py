@@ -18,11 +18,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from interleave import interleave  # bench/interleave.py: python puts the script's folder on sys.path
 
 SOUNDS = {"cat": "meow", "dog": "woof", "cow": "moo", "duck": "quack", "sheep": "baa"}
 TEMPLATES = ["What sound does a {a} make?", "Which noise does the {a} make?", "Say the sound of a {a}.", "{a} says?"]
@@ -99,27 +99,10 @@ def run(args) -> None:
     (work / "data" / "train.jsonl").write_text("\n".join(json.dumps(r) for r in _rows()) + "\n")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "HF_HUB_OFFLINE": "1", "AUTOTRAIN_TINY_CACHE": os.environ.get("AUTOTRAIN_TINY_CACHE", str(work / "tiny"))}
-    results: dict[str, list[dict]] = {"ours": [], "reference": []}
-    for rep in range(args.reps):
-        for side in ("ours", "reference"):  # interleaved, so drift in machine load hits both
-            cmd = [sys.executable, __file__, "--child", side, "--workdir", str(work), "--rep", str(rep),
-                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch)]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                sys.exit(f"{side} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-            results[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"rep {rep} {side:9s} {results[side][-1]['step_s'] * 1000:8.2f} ms/step  "
-                  f"peak RSS {results[side][-1]['rss_mb']:7.0f} MB", flush=True)
-    ours = statistics.median(r["step_s"] for r in results["ours"])
-    ref = statistics.median(r["step_s"] for r in results["reference"])
-    print(f"\ntiny:llm LoRA r16 SFT, batch {args.batch}, {args.steps} steps x {args.reps} reps, "
-          f"{args.threads} thread(s) per side")
-    print(f"ours      {ours * 1000:8.2f} ms/step   peak RSS {max(r['rss_mb'] for r in results['ours']):7.0f} MB")
-    print(f"reference {ref * 1000:8.2f} ms/step   peak RSS {max(r['rss_mb'] for r in results['reference']):7.0f} MB")
-    paired = statistics.median(o["step_s"] / r["step_s"] for o, r in zip(results["ours"], results["reference"],
-                                                                          strict=True))
-    print(f"ratio ours/reference = {ours / ref:.3f} (medians), {paired:.3f} (median of per-rep ratios); "
-          "target <= 1.05")
+    interleave(__file__, ["--workdir", str(work), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                          "--batch", str(args.batch)], args.reps, env,
+               f"tiny:llm LoRA r16 SFT, batch {args.batch}, {args.steps} steps x {args.reps} reps, "
+               f"{args.threads} thread(s) per side", target=1.05)
 
 
 def main() -> None:
