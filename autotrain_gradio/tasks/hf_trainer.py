@@ -31,6 +31,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from autotrain_gradio.config import TrainerConfig, config_digest
+from autotrain_gradio.tasks.cards import append_to_card, eval_section
 from autotrain_gradio.tasks.common import RunContext, StepClock, hub_base_model, push_to_hub, resolve_precision
 from autotrain_gradio.tasks.optim import OPTIMIZERS, make_optimizer
 
@@ -266,6 +267,7 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     trainer.save_model(str(model_dir))  # weights, config (label names) and the processor / tokenizer
     if ctx.is_main:
         write_model_card(model_dir / "README.md", cfg, card, metrics)
+        append_to_card(model_dir / "README.md", eval_section(ctx.paths.events, model_dir))
     ctx.log(f"model saved to {model_dir}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics}
     if cfg.push_to_hub and ctx.is_main:

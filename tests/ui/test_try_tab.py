@@ -3,6 +3,7 @@ classifier answers with its own class names; the same through a real server in C
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,19 @@ def test_browser_try_it_shows_a_prediction_and_two_images(runs, tmp_path):
             browser.close()
     finally:
         app.close()
+
+
+def test_model_cards_show_samples_and_the_eval_curve(runs):
+    import xml.etree.ElementTree as ET
+
+    root, ids = runs
+    lora = root / "output" / "shapes" / "model"
+    card = (lora / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^\]]*\]\((samples/[^)]+\.png)\)", card)
+    assert "## Samples" in card and shown and all((lora / rel).is_file() for rel in shown)
+    assert "shapes" in card and "load_lora_weights" in card  # trigger word, how to load it (diffusers, ComfyUI)
+    vit = root / "output" / "colours" / "model"
+    card = (vit / "README.md").read_text(encoding="utf-8")
+    assert "## Evaluation" in card and "![eval loss by step](eval_curve.svg)" in card
+    assert re.search(r"\| \d+ \| [0-9.]+ \| .*\d\.\d{4}", card)  # a row per evaluation
+    assert ET.parse(vit / "eval_curve.svg").getroot().tag.endswith("svg")

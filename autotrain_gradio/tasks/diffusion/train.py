@@ -355,6 +355,10 @@ def train(cfg: DiffusionConfig, ctx: RunContext) -> dict:
         ctx.extra["exported"] = outputs
     accelerator.wait_for_everyone()
     render(read_prompts(cfg, ctx.paths.sample_prompts))  # ends with the last barrier: the other ranks are done
+    if is_main and outputs.get("card"):  # the final samples go into the model card
+        from autotrain_gradio.tasks.cards import append_to_card, samples_section
+
+        append_to_card(Path(outputs["card"]), samples_section(ctx.paths.events, ctx.paths.model_dir))
     if is_main and cfg.push_to_hub:  # an upload of 24-48 GB that no other rank waits for
         outputs["hub"] = push_to_hub(cfg, ctx.paths.model_dir)
     # In-process callers (a notebook, the Python API) get the trained modules without reloading them.
