@@ -95,3 +95,47 @@ def test_app_caption_button_queues_the_job_and_it_captions_the_copy(tmp_path, ph
     assert list(frame["caption"][:2]) == ["a red square", "a green square"]  # kept
     assert frame["caption"][2].startswith("ohwx, ")  # the one without a caption got one
     assert _digest(photos) == before
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning")
+def test_browser_editor_adds_the_trigger_word_and_saves_to_the_copy(tmp_path, photos):
+    from tests.ui.test_app import CHROMIUM, CHROMIUM_ARGS, _free_port
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import expect
+
+    from autotrain_gradio.ui.app import launch
+
+    before = _digest(photos)
+    ws = tmp_path / "ws"
+    assert run_pipeline(str(photos), "TinyFluxLORA", workspace=ws, mode="prepare", quiet=True).exit_code == 0
+    port = _free_port()
+    app = launch(workspace=ws, port=port, server_name="127.0.0.1", prevent_thread_lock=True)
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("tab", name="Captions").click()
+            # the page load lists the caller's prepared datasets and loads the first one
+            expect(page.locator("#captions-dataset input")).to_have_value("photos", timeout=60_000)
+            status = page.locator("#captions-status")
+            expect(status).to_contain_text("3 images, 1 without a caption", timeout=60_000)
+            expect(page.locator("#captions-grid")).to_contain_text("no caption")
+            page.locator("#captions-trigger textarea").fill("ohwx")
+            page.locator("#captions-add").click()
+            expect(status).to_contain_text("edited", timeout=30_000)
+            expect(page.locator("#captions-table")).to_contain_text("ohwx, a red square")
+            page.locator("#captions-save").click()
+            expect(status).to_contain_text("saved 3 caption files", timeout=30_000)
+            browser.close()
+    finally:
+        app.close()
+    copy = ws / "input" / "photos"
+    assert (copy / "img0.txt").read_text(encoding="utf-8") == "ohwx, a red square\n"
+    assert (copy / "img2.txt").read_text(encoding="utf-8") == "ohwx\n"
+    assert _digest(photos) == before
