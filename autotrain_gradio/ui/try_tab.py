@@ -1,6 +1,7 @@
 """The Try it tab: pick one of your finished runs and see what it does. A diffusion LoRA renders the same prompt and
 seed without and with the LoRA side by side; an image classifier / regressor takes an image, a text classifier /
-regressor a text, and shows the top classes with scores (or the value); an LLM run points to the Chat tab.
+regressor a text, and shows the top classes with scores (or the value); a token classifier highlights its tags in
+the text; an LLM run points to the Chat tab.
 
 The torch side is each task's `predict.py` (`Task.predict`), imported on the first Try only, so building the app
 stays torch-free. Runs share the `gpu` concurrency id with the Chat tab: one model works at a time in this app.
@@ -21,7 +22,7 @@ from autotrain_gradio.tasks import get_task, load_config
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
 KINDS = {"diffusion-lora": "diffusion", "image-classification": "image", "image-regression": "image",
-         "text-classification": "text", "text-regression": "text", "llm": "llm"}
+         "text-classification": "text", "text-regression": "text", "token-classification": "tokens", "llm": "llm"}
 
 
 def run_kind(job: jobs.Job) -> tuple[str, Any]:
@@ -32,7 +33,7 @@ def run_kind(job: jobs.Job) -> tuple[str, Any]:
         return "", None
     kind = KINDS.get(cfg.task, "")
     model_dir = Path(job.output_dir) / "model"
-    if kind in ("diffusion", "image", "text") and not any(model_dir.glob("*.safetensors")):
+    if kind in ("diffusion", "image", "text", "tokens") and not any(model_dir.glob("*.safetensors")):
         return "", cfg
     return kind, cfg
 
@@ -55,6 +56,7 @@ class Trial:
     without: Any = None
     with_lora: Any = None
     scores: dict[str, float] | None = None
+    entities: list[tuple[str, str | None]] | None = None
     note: str = ""
 
 
@@ -79,6 +81,8 @@ def try_run(ctx: AppContext, user: User | None, job_id: Any, *, prompt: str = ""
         return Trial(kind, scores=predict(cfg, model_dir, image))
     if not (text or "").strip():
         raise ActionError("type a text first")
+    if kind == "tokens":
+        return Trial(kind, entities=predict(cfg, model_dir, text))
     return Trial(kind, scores=predict(cfg, model_dir, text))
 
 
@@ -104,6 +108,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
     with gr.Group(visible=False) as text_box:
         text = gr.Textbox(label="Text", elem_id="try-text", lines=3)
     scores = gr.Label(label="Prediction", num_top_classes=5, visible=False, elem_id="try-label")
+    entities = gr.HighlightedText(label="Entities", visible=False, elem_id="try-entities")
     go = gr.Button("Try it", variant="primary", elem_id="try-go")
 
     def runs(current: int | None, request: gr.Request) -> dict:
@@ -122,7 +127,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
             except ActionError:
                 kind = ""
         return {diffusion_box: gr.update(visible=kind == "diffusion"), image_box: gr.update(visible=kind == "image"),
-                text_box: gr.update(visible=kind == "text"), scores: gr.update(visible=kind in ("image", "text")),
+                text_box: gr.update(visible=kind in ("text", "tokens")),
+                scores: gr.update(visible=kind in ("image", "text")), entities: gr.update(visible=kind == "tokens"),
                 note: "Talk to this run in the **Chat** tab." if kind == "llm" else ""}
 
     def on_try(job_id: int | None, prompt_text: str, seed_value: float, steps_value: float, strength_value: float,
@@ -135,11 +141,13 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
             raise gr.Error(str(err)) from None
         if trial.kind == "diffusion":
             return {without: trial.without, with_lora: trial.with_lora, note: trial.note}
+        if trial.entities is not None:
+            return {entities: gr.update(value=trial.entities, visible=True), note: trial.note}
         if trial.scores is not None:
             return {scores: gr.update(value=trial.scores, visible=True), note: trial.note}
         return {note: trial.note}
 
     gr.on([app.load, refresh.click], runs, [run], [run], api_visibility="private")
-    run.change(on_run, [run], [diffusion_box, image_box, text_box, scores, note], api_visibility="private")
-    go.click(on_try, [run, prompt, seed, steps, strength, image, text], [without, with_lora, scores, note],
+    run.change(on_run, [run], [diffusion_box, image_box, text_box, scores, entities, note], api_visibility="private")
+    go.click(on_try, [run, prompt, seed, steps, strength, image, text], [without, with_lora, scores, entities, note],
              api_name="try_run", concurrency_id="gpu", concurrency_limit=1)

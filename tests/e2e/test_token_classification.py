@@ -58,6 +58,13 @@ def test_tagger_learns_and_loads(tmp_path):
     assert found.get("red") == "B-COL" and found.get("horse") == "B-ANI" and found.get("dog") == "B-ANI", found
     assert "token-classification" in (out / "model" / "README.md").read_text()
 
+    # The Try it tab's predict: the words with their tags, ready for gr.HighlightedText.
+    from autotrain_gradio.tasks import get_task
+
+    spans = get_task("token-classification").load_predict()(None, out / "model", "the red horse is with his dog")
+    assert spans == [("the ", None), ("red ", "COL"), ("horse ", "ANI"), ("is ", None), ("with ", None),
+                     ("his ", None), ("dog ", "ANI")], spans
+
 
 def _refused(tmp_path: Path, rows: list[dict] | str, mapping: str = "tokens_column=words,tags_column=labels",
              suffix: str = "jsonl") -> str:
