@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from autotrain_gradio.config import ConfigError, merge
+from autotrain_gradio.config import ConfigError
 from autotrain_gradio.pipeline.request import RunRequest, make_request
 from autotrain_gradio.pipeline.run import (
     EXIT_BAD_INPUT,
@@ -16,6 +16,7 @@ from autotrain_gradio.pipeline.run import (
     EXIT_OK,
     EXIT_PARTIAL,
     PipelineResult,
+    keyword_request,
     run_pipeline,
 )
 from autotrain_gradio.workspace import ARCHIVE_AND_TABLE_SUFFIXES, IMAGE_EXTENSIONS, workspace_root
@@ -26,6 +27,10 @@ class BatchResult:
     results: list[PipelineResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     exit_code: int = EXIT_OK
+
+    def __bool__(self) -> bool:
+        """True only when every dataset made it (`if run_batch_pipeline(...):`)."""
+        return self.exit_code == EXIT_OK
 
     @property
     def succeeded(self) -> list[PipelineResult]:
@@ -62,13 +67,7 @@ def run_batch_pipeline(request: RunRequest | str | None = None, *, stream: TextI
         if isinstance(request, RunRequest):
             req = make_request(**{**request.model_dump(), **options}) if options else request
         else:
-            layers = options.pop("config_layers", ()) or ()
-            if layers:
-                options["config"] = merge(*layers)
-            for key in ("workspace", "datasets_dir"):
-                if isinstance(options.get(key), Path):
-                    options[key] = str(options[key])
-            req = make_request(profile=request, **options)
+            req = keyword_request(options, profile=request)
     except ConfigError as err:
         batch.errors.append(str(err))
         req = None

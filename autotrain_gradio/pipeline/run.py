@@ -60,6 +60,10 @@ class PipelineResult:
     def ok(self) -> bool:
         return self.exit_code == EXIT_OK
 
+    def __bool__(self) -> bool:
+        """`if run_pipeline(...):` reads as 'it worked' (the seed's scripts test the result this way)."""
+        return self.ok
+
     def add(self, phase: str, ok: bool, message: str) -> None:
         self.phases.append(PhaseResult(phase, ok, message))
 
@@ -84,20 +88,33 @@ def _live_job(paths: RunPaths):
         store.close()
 
 
+def keyword_request(options: dict[str, Any], **given: Any) -> RunRequest:
+    """A RunRequest from keywords as scripts and notebooks write them (the seed's `run_pipeline(dataset_path=...,
+    profile=..., monitor=True, min_images=10)`): RunRequest's fields as they are, paths as `Path` too, the old
+    `config_layers` as the request's `config`, and any other keyword a training setting over the profile
+    (`max_steps=100`), checked against the task's settings like `--set`."""
+    options = {**options, **{k: v for k, v in given.items() if v is not None}}
+    layers = options.pop("config_layers", ()) or ()
+    if layers:
+        options["config"] = merge(*layers, options.get("config") or {})
+    for key in ("dataset_path", "datasets_dir", "workspace", "dataset_name", "gpu_ids"):
+        if isinstance(options.get(key), Path | int):
+            options[key] = str(options[key])
+    if isinstance(options.get("dataset_paths"), list | tuple):
+        options["dataset_paths"] = [str(p) for p in options["dataset_paths"]]
+    settings = {k: options.pop(k) for k in list(options) if k not in RunRequest.model_fields}
+    if settings:
+        options["overrides"] = {**settings, **(options.get("overrides") or {})}
+    return make_request(**options)
+
+
 def _request(request: RunRequest | str | Path | None, profile: str | None, options: dict[str, Any]) -> RunRequest:
-    """A RunRequest from either form run_pipeline takes: a request, or (dataset_path, profile, **keywords) as
-    notebooks written before RunRequest call it. `config_layers` (old keyword) become the request's `config`."""
+    """A RunRequest from either form run_pipeline takes: a request, or (dataset_path, profile, **keywords)."""
     if isinstance(request, RunRequest):
         if profile is not None:
             options["profile"] = profile
         return make_request(**{**request.model_dump(), **options}) if options else request
-    layers = options.pop("config_layers", ()) or ()
-    if layers:
-        options["config"] = merge(*layers, options.get("config") or {})
-    for key in ("workspace", "dataset_name", "gpu_ids"):
-        if isinstance(options.get(key), Path | int):
-            options[key] = str(options[key])
-    return make_request(dataset_path=str(request) if request is not None else None, profile=profile, **options)
+    return keyword_request(options, dataset_path=request, profile=profile)
 
 
 def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, Any]:

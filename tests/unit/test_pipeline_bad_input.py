@@ -199,3 +199,41 @@ def test_force_refuses_while_a_job_uses_the_output(ws, capsys, good):
 def test_train_start_with_a_missing_config_is_one_line_exit_2(ws, capsys, tmp_path):
     expect(ws, capsys, f"error: config {tmp_path / 'nope.toml'}: file not found", "train", "start", "--config",
            str(tmp_path / "nope.toml"))
+
+
+# --- the seed's Python calls, written exactly as the seed writes them ------------------------------------------
+
+
+def test_seed_run_pipeline_keywords_and_a_failed_result_is_falsy(ws, good, monkeypatch, capsys):
+    from autotrain_gradio.pipeline import run_pipeline
+
+    monkeypatch.setenv("AUTOTRAIN_WORKSPACE", str(ws))
+    before = snapshot(ws)
+    success = run_pipeline(
+        dataset_path=str(good),
+        profile="FluxLORA",
+        monitor=True,
+        min_images=10
+    )
+    assert not success and success.exit_code == 2
+    assert "found 4 images" in " ".join(success.errors) and "fewer than --min-images 10" in capsys.readouterr().out
+    assert snapshot(ws) == before
+    planned = run_pipeline(dataset_path=good, profile="TinyFluxLORA", dry_run=True, max_steps=3, quiet=True)
+    assert planned and planned.config.max_steps == 3  # a keyword that is a training setting goes over the profile
+    wrong = run_pipeline(dataset_path=good, profile="TinyFluxLORA", dry_run=True, max_stepz=3, quiet=True)
+    assert not wrong and "unknown setting 'max_stepz'" in wrong.errors[0]
+    assert "did you mean 'max_steps'" in wrong.errors[0]
+
+
+def test_seed_run_batch_pipeline_keywords(ws, good, tmp_path, monkeypatch):
+    from autotrain_gradio.pipeline import run_batch_pipeline
+
+    monkeypatch.setenv("AUTOTRAIN_WORKSPACE", str(ws))
+    other = make_sample_dataset(tmp_path / "sets" / "two", count=2, size=32)
+    make_sample_dataset(tmp_path / "sets" / "one", count=4, size=32)
+    by_dir = run_batch_pipeline(datasets_dir=str(tmp_path / "sets"), profile="TinyFluxLORA", dry_run=True, quiet=True)
+    assert by_dir and [r.name for r in by_dir.results] == ["one", "two"]
+    by_list = run_batch_pipeline(dataset_paths=[str(good), str(other)], profile="TinyFluxLORA", min_images=3,
+                                 dry_run=True, quiet=True)
+    assert not by_list and by_list.exit_code == 3 and [bool(r) for r in by_list.results] == [True, False]
+    assert not run_batch_pipeline(datasets_dir=str(tmp_path / "none"), profile="TinyFluxLORA", quiet=True)
