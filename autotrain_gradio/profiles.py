@@ -1,8 +1,9 @@
 """Profiles: TOML files that name a task, a base model, defaults and sample prompts.
 
 Search order (a later folder wins on a name clash, so a user can shadow a shipped profile):
-  1. the shipped `profiles/` folder beside the package
-  2. the user profile folder: $AUTOTRAIN_PROFILES_DIR, else ~/.config/autotrain-gradio/profiles
+  1. the shipped profiles: package data in `autotrain_gradio/profiles/`, so an installed wheel carries them
+  2. the user profile folder: $AUTOTRAIN_PROFILES (or the older $AUTOTRAIN_PROFILES_DIR), else
+     ~/.config/autotrain-gradio/profiles
   3. `<workspace>/profiles`
 A TOML dropped into any of them appears everywhere a profile can be chosen. Imports nothing of ours but config.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from autotrain_gradio.config import CommonConfig, ConfigError, merge, read_toml
 from autotrain_gradio.tasks import TASKS, config_from_dict
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "profiles"
+SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"  # package data (pyproject: package-data)
 PROFILE_KEYS = {"description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}
 
 
@@ -44,7 +45,7 @@ class Profile:
 
 
 def user_dir() -> Path:
-    env = os.environ.get("AUTOTRAIN_PROFILES_DIR")
+    env = os.environ.get("AUTOTRAIN_PROFILES") or os.environ.get("AUTOTRAIN_PROFILES_DIR")
     return Path(env).expanduser() if env else Path.home() / ".config" / "autotrain-gradio" / "profiles"
 
 

@@ -34,9 +34,14 @@ def test_profile_values_win_over_model_defaults_and_overrides_win_over_profile()
     assert vit.base_model == "google/vit-base-patch16-224"
 
 
-def test_user_profile_folder_adds_a_profile(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOTRAIN_PROFILES_DIR", str(tmp_path))
-    (tmp_path / "MyStyle.toml").write_text('task = "diffusion-lora"\ndescription = "mine"\n'
+@pytest.mark.parametrize("variable", ["AUTOTRAIN_PROFILES", "AUTOTRAIN_PROFILES_DIR", "HOME"])
+def test_user_profile_folder_adds_a_profile(tmp_path, monkeypatch, variable):
+    monkeypatch.delenv("AUTOTRAIN_PROFILES", raising=False)
+    monkeypatch.delenv("AUTOTRAIN_PROFILES_DIR", raising=False)
+    folder = tmp_path / ".config" / "autotrain-gradio" / "profiles" if variable == "HOME" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv(variable, str(tmp_path))
+    (folder / "MyStyle.toml").write_text('task = "diffusion-lora"\ndescription = "mine"\n'
                                            '[config]\nmodel_type = "sd15"\nlora_rank = 8\n')
     assert "MyStyle" in list_profiles()
     assert get_profile("mystyle").build().lora_rank == 8
