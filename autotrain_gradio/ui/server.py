@@ -21,9 +21,11 @@ from fastapi import FastAPI  # noqa: E402
 from autotrain_gradio.auth import Access  # noqa: E402
 from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa: E402
 from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
+from autotrain_gradio.ui.guard import BoundedUploads, guard_inputs, sweep_cache  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
 UPLOAD_SWEEP_S = 3600.0
+CACHE_MAX_AGE_S = 6 * 3600.0  # an upload the app has not copied into a user's folder by then is dropped
 
 
 @dataclass
@@ -45,9 +47,10 @@ class Served:
             self.blocks.close()
 
 
-def _sweep_uploads(ctx: AppContext, stop: threading.Event) -> None:
+def _sweep_uploads(ctx: AppContext, blocks: gr.Blocks, stop: threading.Event) -> None:
     while not stop.wait(UPLOAD_SWEEP_S):
         remove_stale_uploads(ctx)
+        sweep_cache(blocks, CACHE_MAX_AGE_S)
 
 
 def serve(workspace: str | Path | None = None, *, access: Access | None = None, share: bool = False,
@@ -62,16 +65,22 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
     remove_stale_uploads(ctx)
     blocks = build_app(root, ctx=ctx)
     blocks.queue(default_concurrency_limit=4)
+    guard_inputs(blocks)  # every input file checked by us: mount_gradio_app skips Gradio's own check
     auth = list(ctx.access.logins.items()) if ctx.access.mode == "login" else None
     options = {"auth": auth, "blocked_paths": [str(root)], "allowed_paths": [], "show_error": True,
+               "max_file_size": ctx.access.max_upload_bytes,
                "footer_links": ["api", "gradio", "settings"],
                "auth_message": "Sign in with the login the app's owner gave you." if auth else None}
     stop = threading.Event()
-    threading.Thread(target=_sweep_uploads, args=(ctx, stop), daemon=True, name="upload-sweep").start()
+    threading.Thread(target=_sweep_uploads, args=(ctx, blocks, stop), daemon=True, name="upload-sweep").start()
     host = server_name or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     if share:  # Gradio's own server is the one that can open a share tunnel
-        blocks.launch(share=True, server_name=host, server_port=port, prevent_thread_lock=True, **options)
+        from starlette.middleware import Middleware
+
+        bounded = Middleware(BoundedUploads, max_bytes=ctx.access.max_upload_bytes)
+        blocks.launch(share=True, server_name=host, server_port=port, prevent_thread_lock=True,
+                      app_kwargs={"middleware": [bounded]}, **options)
         add_rest_routes(blocks.server_app, ctx)
         served = Served(blocks, ctx, blocks.local_url, None, stop)
     else:
@@ -80,6 +89,7 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
 
         app = FastAPI(title="AutoTrain (Gradio)", docs_url=None, redoc_url=None, openapi_url=None)
         add_rest_routes(app, ctx)
+        app.add_middleware(BoundedUploads, max_bytes=ctx.access.max_upload_bytes)
         app = gr.mount_gradio_app(app, blocks, path="/", server_name=host, server_port=port, **options)
         server = Server(Config(app, host=host, port=port, log_level="warning", ws="none"))
         server.run_in_thread()

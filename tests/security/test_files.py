@@ -1,0 +1,40 @@
+"""Server paths named as input files: every FileData reaching a handler must be one uploaded to this app."""
+
+from __future__ import annotations
+
+from autotrain_gradio.auth import User
+from autotrain_gradio.ui.guard import REFUSED
+from tests.security.conftest import LIMIT, call, file_data, upload
+
+
+def _uploads(app, user: str) -> list:
+    folder = app.root / "uploads" / User(user).folder
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+def test_server_paths_as_upload_files_are_refused_before_any_copy(app, tmp_path):
+    alice, bob = app.session("alice"), app.session("bob")
+    table = tmp_path / "rows.csv"
+    table.write_text("text,target\nalice's own row,1\n")
+    kind, out = call(alice, "upload_dataset", [upload(alice, table)], "mine")
+    assert kind == "complete", out
+    alice_file = next(p for p in _uploads(app, "alice") if p.name == "rows.csv")
+    before = _uploads(app, "bob")
+    probes = [alice_file, app.secret / "private.csv", app.secret / "missing.csv", "/etc/hostname",
+              "http://127.0.0.1:9/x.csv", alice_file.parent.parent]  # alice's file, a secret, a missing one, ...
+    for probe in probes:
+        for payload in (file_data(probe), {"path": str(probe)}):  # with and without FileData's meta marker
+            kind, message = call(bob, "upload_dataset", [payload], "stolen")
+            assert (kind, message) == ("error", REFUSED), (probe, kind, message)
+    assert _uploads(app, "bob") == before  # nothing copied
+
+
+def test_raw_upload_route_is_bounded(app):
+    alice = app.session("alice")
+    cache = {p for p in app.served.blocks.upload_file_set}
+    one = alice.post("/gradio_api/upload", files={"files": ("big.bin", b"\0" * (LIMIT + 1))})
+    assert one.status_code == 413  # one file past max_file_size
+    halves = [("files", (f"part{i}.bin", b"\0" * (LIMIT // 2 + 1))) for i in range(2)]
+    both = alice.post("/gradio_api/upload", files=halves)
+    assert both.status_code == 413 and both.text.startswith("an upload may hold at most 4 MB in all")
+    assert set(app.served.blocks.upload_file_set) == cache  # nothing stored
