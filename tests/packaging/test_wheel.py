@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from autotrain_gradio.events import read_events
+from tests.packaging import BUILD_INPUTS, REPO
 from tests.toy_tables import toy_rows, write_csv
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p.stem for p in (REPO / "autotrain_gradio" / "profiles").glob("*.toml"))
 # Every module of the source tree, as the installed copy must offer it.
 MODULES = sorted(
@@ -48,10 +48,11 @@ def venv(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("wheel")
     src = root / "src"  # a copy, so the build writes nothing into the checkout
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "autotrain_gradio", src / "autotrain_gradio",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in BUILD_INPUTS:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(REPO / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"), str(src)],
                    check=True, capture_output=True, timeout=300)
