@@ -58,8 +58,9 @@ class CommonConfig(BaseModel):
     warmup_ratio: float = _f(0.0, "Warmup ratio", "Fraction of steps spent warming up (used when warmup_steps=0).",
                              ge=0.0, le=0.5)
     warmup_steps: int = _f(0, "Warmup steps", "Warmup steps; overrides warmup_ratio when > 0.", ge=0)
-    optimizer: Literal["adamw", "adamw8bit", "adafactor", "prodigy"] = _f(
-        "adamw", "Optimizer", "adamw8bit needs bitsandbytes, prodigy needs prodigyopt.")
+    optimizer: Literal["adamw", "adamw_fused", "adamw_foreach", "adamw_loop", "adamw8bit", "adafactor", "prodigy"] = _f(
+        "adamw", "Optimizer", "adamw: the library's own default AdamW (fused on transformers 5); adamw_fused / "
+        "_foreach / _loop pick one torch implementation; adamw8bit needs bitsandbytes, prodigy needs prodigyopt.")
     weight_decay: float = _f(0.01, "Weight decay", "Decoupled weight decay.", ge=0.0, le=1.0)
     max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0, le=1e4)
     mixed_precision: Literal["no", "fp16", "bf16"] = _f(

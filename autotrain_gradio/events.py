@@ -1,6 +1,8 @@
 """The event stream between a trainer and everything that watches it.
 
-The trainer appends one JSON object per line to `output/<name>/log/events.jsonl` and flushes at once. Each has
+The trainer appends one JSON object per line to `output/<name>/log/events.jsonl`: every event but `step` is flushed
+at once; `step` lines are buffered and reach the file at most `FLUSH_EVERY_S` later (so a step costs no system call),
+and at the next other event or `close`. Each has
 `t` (unix seconds) and `type`: start, step, sample, checkpoint, eval, log, end. Trainers write through the typed
 helpers (`events.start(...)`, `.step`, `.eval`, `.checkpoint`, `.sample`), so every loop writes the same fields.
 Monitors read only this file (through `EventTailer`) and the job store; nothing parses tqdm.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,8 @@ END_STATUSES = ("completed", "failed", "cancelled")
 # rebuild events.jsonl from the log it streams (jobs/runs.py `relay_events`).
 EVENT_TAG = "@autotrain-event "
 
+
+FLUSH_EVERY_S = 0.5  # a buffered `step` line reaches the file at most this long after it was written
 
 TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN")
 
@@ -66,7 +71,9 @@ class TypedEvents:
 
 
 class EventWriter(TypedEvents):
-    """Appends events to a JSONL file, one flushed line each. Safe to reopen: a resumed run appends."""
+    """Appends events to a JSONL file, one line each. Safe to reopen: a resumed run appends. `step` lines are
+    buffered; a daemon thread flushes them every FLUSH_EVERY_S while there are any, every other event flushes at once
+    (start, end and checkpoint also reach the disk: fsync)."""
 
     def __init__(self, path: str | Path, tracker: Any = None):
         self.echo = os.environ.get("AUTOTRAIN_EVENT_LINES") == "1"
@@ -75,6 +82,10 @@ class EventWriter(TypedEvents):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
+        self._lock = threading.Lock()  # the flusher thread and the training loop share the file object
+        self._pending = False  # buffered step lines not yet flushed
+        self._closing = threading.Event()
+        self._flusher: threading.Thread | None = None
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         if type not in EVENT_TYPES:
@@ -86,19 +97,39 @@ class EventWriter(TypedEvents):
         line = scrub(json.dumps(event, default=str))
         if self.echo:
             print(EVENT_TAG + line, flush=True)
-        self._fh.write(line + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno()) if type in ("start", "end", "checkpoint") else None
+        with self._lock:
+            self._fh.write(line + "\n")
+            if type == "step":
+                self._pending = True
+            else:
+                self._fh.flush()
+                self._pending = False
+                os.fsync(self._fh.fileno()) if type in ("start", "end", "checkpoint") else None
+        if type == "step" and self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_pending, name="events-flush", daemon=True)
+            self._flusher.start()
         if self.tracker is not None:
             self.tracker.log(event)
         return event
+
+    def _flush_pending(self) -> None:
+        while not self._closing.wait(FLUSH_EVERY_S):
+            if self._pending:
+                with self._lock:
+                    if not self._fh.closed:
+                        self._fh.flush()
+                    self._pending = False
 
     def close(self) -> None:
         if self.tracker is not None:
             tracker, self.tracker = self.tracker, None
             tracker.close()
-        if not self._fh.closed:
-            self._fh.close()
+        self._closing.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
 
 
 class NullWriter(TypedEvents):

@@ -33,7 +33,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from autotrain_gradio.config import TrainerConfig, config_digest
 from autotrain_gradio.tasks.cards import append_to_card, eval_section
 from autotrain_gradio.tasks.common import RunContext, StepClock, hub_base_model, push_to_hub, resolve_precision
-from autotrain_gradio.tasks.optim import OPTIMIZERS, make_optimizer
+from autotrain_gradio.tasks.optim import LIBRARY_DEFAULT, OPTIMIZERS, make_optimizer, trainer_optimizer
 
 _TIMING = ("runtime", "samples_per_second", "steps_per_second", "epoch")
 
@@ -108,7 +108,6 @@ def training_arguments(cfg: TrainerConfig, ctx: RunContext, evaluate: bool,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_steps or cfg.warmup_ratio,  # a float below 1 is a fraction of the total steps
-        optim=OPTIMIZERS[cfg.optimizer].trainer_optim or "adamw_torch",  # None: `fit` passes an instance
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
@@ -129,6 +128,9 @@ def training_arguments(cfg: TrainerConfig, ctx: RunContext, evaluate: bool,
         dataloader_num_workers=0,
         remove_unused_columns=False,
     )
+    optim = OPTIMIZERS[cfg.optimizer].trainer_optim
+    if optim != LIBRARY_DEFAULT:  # the default: whatever args_class itself defaults to, as with the plain library
+        settings["optim"] = optim or "adamw_torch"  # None: `fit` passes an instance
     return args_class(**{**settings, **extra})
 
 
@@ -222,9 +224,10 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     own_optimizer = OPTIMIZERS[cfg.optimizer].trainer_optim is None
+    args = training_arguments(cfg, ctx, evaluate, args_class, **(extra_args or {}))
     trainer = trainer_class(
         model=model,
-        args=training_arguments(cfg, ctx, evaluate, args_class, **(extra_args or {})),
+        args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset if evaluate else None,
         processing_class=processing_class,
@@ -233,6 +236,7 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
         callbacks=callbacks,
         optimizers=(make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.weight_decay), None)
         if own_optimizer else (None, None),
+        optimizer_cls_and_kwargs=trainer_optimizer(cfg.optimizer, args),
         **(trainer_kwargs or {}),
     )
 

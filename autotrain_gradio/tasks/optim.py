@@ -5,6 +5,12 @@ Custom loops (diffusion) build through `make_optimizer`; Trainer tasks pass `tra
 (the Trainer then groups weight decay itself) or, when transformers has no such optimizer, the instance from
 `make_optimizer`. The config's `optimizer` choices are these keys (a unit test keeps them in step). torch is
 imported only inside the factories.
+
+`adamw` is each library's own default AdamW, so a profile that names no optimizer trains exactly as the plain
+library would: for a Trainer task the `optim` its TrainingArguments class defaults to (transformers 5 on torch >= 2.8:
+`adamw_torch_fused`, one fused kernel per step instead of a Python loop over the tensors), for a custom loop
+`torch.optim.AdamW()` as diffusers' training scripts build it. `adamw_fused` / `adamw_foreach` / `adamw_loop` name one
+torch implementation explicitly, on either side.
 """
 
 from __future__ import annotations
@@ -23,12 +29,19 @@ class Optimizer:
     build: Callable[..., Any]  # (params or param groups, lr, weight_decay) -> torch.optim.Optimizer
     trainer_optim: str | None  # TrainingArguments.optim name; None: transformers lacks it, pass an instance
     state_bytes: float  # optimizer state bytes per trained fp32 parameter
+    trainer_extra: dict[str, Any] | None = None  # added to the Trainer's own kwargs for `trainer_optim`
 
 
-def _adamw(params: Iterable, lr: float, weight_decay: float) -> Any:
-    import torch
+LIBRARY_DEFAULT = "library default"  # trainer_optim: leave TrainingArguments.optim at its class's default
 
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+def _adamw(**impl: bool) -> Callable[..., Any]:
+    def build(params: Iterable, lr: float, weight_decay: float) -> Any:
+        import torch
+
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **impl)
+
+    return build
 
 
 def _adamw8bit(params: Iterable, lr: float, weight_decay: float) -> Any:
@@ -55,7 +68,10 @@ def prodigy_groups(params: Iterable, lr: float) -> list:
 
 
 OPTIMIZERS: dict[str, Optimizer] = {
-    "adamw": Optimizer(None, _adamw, "adamw_torch", 8.0),
+    "adamw": Optimizer(None, _adamw(), LIBRARY_DEFAULT, 8.0),
+    "adamw_fused": Optimizer(None, _adamw(fused=True), "adamw_torch_fused", 8.0),
+    "adamw_foreach": Optimizer(None, _adamw(foreach=True), "adamw_torch", 8.0, {"foreach": True}),
+    "adamw_loop": Optimizer(None, _adamw(foreach=False), "adamw_torch", 8.0, {"foreach": False}),
     "adamw8bit": Optimizer("bitsandbytes", _adamw8bit, "adamw_bnb_8bit", 2.0),
     "adafactor": Optimizer(None, _adafactor, "adafactor", 0.2),  # factored second moment: a few % of params
     "prodigy": Optimizer("prodigyopt", _prodigy, None, 16.0),
@@ -75,6 +91,18 @@ def _import(name: str) -> Any:
 def make_optimizer(name: str, params: Iterable, lr: float, weight_decay: float) -> Any:
     """Build optimizer `name` over params (or param groups)."""
     return OPTIMIZERS[name].build(params, lr, weight_decay)
+
+
+def trainer_optimizer(name: str, args: Any) -> tuple[type, dict[str, Any]] | None:
+    """The Trainer's `optimizer_cls_and_kwargs` for a row that adds to the Trainer's own kwargs (a foreach AdamW),
+    else None (TrainingArguments.optim alone says it). The Trainer still groups the weight decay itself."""
+    row = OPTIMIZERS[name]
+    if not row.trainer_extra:
+        return None
+    from transformers import Trainer
+
+    cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+    return cls, {**kwargs, **row.trainer_extra}
 
 
 def check_available(name: str) -> None:

@@ -292,7 +292,7 @@ def _changes(cfg: DiffusionConfig, can_quantize: bool) -> list[tuple[str, dict[s
         steps.append(("text_encoder_device='offload'", {"text_encoder_device": "offload"}))
     if lora and cfg.quantize_base == "none" and can_quantize:
         steps.append(("quantize_base='nf4'", {"quantize_base": "nf4"}))
-    if not lora and cfg.optimizer in ("adamw", "prodigy"):
+    if not lora and OPTIMIZERS[cfg.optimizer].state_bytes >= 8:  # full AdamW-size state (adamw*, prodigy)
         steps.append(("optimizer='adamw8bit'", {"optimizer": "adamw8bit"}) if can_quantize
                      else ("optimizer='adafactor'", {"optimizer": "adafactor"}))
     batch, accumulation = cfg.batch_size, cfg.gradient_accumulation

@@ -1,0 +1,74 @@
+"""What keeps our training at the plain library's speed: the optimizer a profile that names none gets is the
+library's own default, and step events are buffered yet still reach the file (soon while running, all by the end)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from autotrain_gradio.events import FLUSH_EVERY_S, EventWriter, read_events
+
+
+def _context(tmp_path, **settings):
+    from autotrain_gradio.tasks.common import RunContext
+    from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
+    from autotrain_gradio.workspace import run_paths
+
+    cfg = TextClassificationConfig(name="speed", base_model="tiny:bert", data_dir=str(tmp_path),
+                                   output_dir=str(tmp_path / "out"), **settings)
+    paths = run_paths(cfg.output_dir)
+    return cfg, RunContext(cfg=cfg, paths=paths, events=EventWriter(paths.events))
+
+
+@pytest.mark.parametrize("family", ["transformers", "trl"])
+def test_no_optimizer_named_trains_with_the_librarys_default(tmp_path, family):
+    from transformers import TrainingArguments
+
+    from autotrain_gradio.tasks.hf_trainer import training_arguments
+    from autotrain_gradio.tasks.optim import trainer_optimizer
+
+    args_class = TrainingArguments
+    if family == "trl":
+        from trl import SFTConfig as args_class
+    cfg, ctx = _context(tmp_path)
+    args = training_arguments(cfg, ctx, evaluate=False, args_class=args_class)
+    assert args.optim == args_class.__dataclass_fields__["optim"].default == "adamw_torch_fused"
+    assert trainer_optimizer(cfg.optimizer, args) is None
+    ctx.events.close()
+
+
+def test_an_explicit_torch_implementation_reaches_the_trainer(tmp_path):
+    import torch
+
+    from autotrain_gradio.tasks.hf_trainer import training_arguments
+    from autotrain_gradio.tasks.optim import make_optimizer, trainer_optimizer
+
+    cfg, ctx = _context(tmp_path, optimizer="adamw_fused")
+    assert training_arguments(cfg, ctx, evaluate=False).optim == "adamw_torch_fused"
+    cfg, ctx = _context(tmp_path, optimizer="adamw_foreach")
+    cls, kwargs = trainer_optimizer(cfg.optimizer, training_arguments(cfg, ctx, evaluate=False))
+    assert cls is torch.optim.AdamW and kwargs["foreach"] is True and kwargs["lr"] == cfg.learning_rate
+    built = make_optimizer("adamw_fused", [torch.nn.Parameter(torch.zeros(2))], 1e-3, 0.0)
+    assert built.defaults["fused"] is True
+    ctx.events.close()
+
+
+def test_step_events_are_buffered_but_reach_the_file_while_running_and_all_by_the_end(tmp_path):
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path)
+    writer.start(total_steps=2000, step=0, config_digest="abc")
+    writer.step(step=1, total=2000, epoch=0.0, loss=1.0, lr=None, it_s=None, eta_s=None)
+    # Nothing else is written: the flusher alone brings the step to a watcher, within a few flush periods.
+    deadline = time.monotonic() + 20 * FLUSH_EVERY_S
+    while len(read_events(path)) < 2 and time.monotonic() < deadline:
+        time.sleep(FLUSH_EVERY_S / 5)
+    assert [e["type"] for e in read_events(path)] == ["start", "step"]
+    for step in range(2, 2001):
+        writer.step(step=step, total=2000, epoch=0.0, loss=1.0, lr=None, it_s=None, eta_s=None)
+    writer.eval(step=2000, epoch=1.0, metrics={"accuracy": 1.0})  # any other event flushes what is buffered
+    assert [e["step"] for e in read_events(path) if e["type"] == "step"] == list(range(1, 2001))
+    writer.step(step=2001, total=2000, epoch=1.0, loss=1.0, lr=None, it_s=None, eta_s=None)
+    writer.close()
+    events = read_events(path)
+    assert [e["type"] for e in events[-2:]] == ["eval", "step"] and events[-1]["step"] == 2001
