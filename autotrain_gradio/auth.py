@@ -66,7 +66,8 @@ class Access:
     api_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # bearer token -> user name
     allowed_users: tuple[str, ...] = ()  # space: users/orgs who may train; empty: the Space owner only
     space_owner: str = ""
-    allowed_paths: tuple[Path, ...] = ()  # local/login: server folders a dataset may come from
+    allowed_paths: tuple[Path, ...] = ()  # local/login: server folders a dataset may come from (login: every user)
+    user_paths: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # login: folders one user may read
     max_jobs: int = 2  # queued + running, per user (shared modes)
     max_upload_bytes: int = 2 * GiB
     max_disk_bytes: int = 20 * GiB  # a user's uploads + run outputs (shared modes)
@@ -83,14 +84,17 @@ class Access:
         logins = parse_logins(auth if auth else os.environ.get("AUTOTRAIN_AUTH"))
         mode = "space" if space else ("login" if logins else "local")
         paths = allowed_paths or [p for p in os.environ.get("AUTOTRAIN_ALLOWED_PATHS", "").split(os.pathsep) if p]
-        folders = tuple(Path(p).expanduser().resolve() for p in paths) or (root.resolve(), Path.home().resolve())
+        everyone, per_user = _allowed_folders(paths)
+        # Local: your own machine, the workspace and home by default. Shared: only what the owner lists.
+        folders = everyone or (() if mode != "local" else (root.resolve(), Path.home().resolve()))
         token = api_token or os.environ.get("AUTOTRAIN_API_TOKEN")
         owner_name = "" if mode == "local" else (next(iter(logins), "") if mode == "login" else "")
         users = _split(allowed_users) if isinstance(allowed_users, str) else list(allowed_users or [])
         users = users or _split(os.environ.get("AUTOTRAIN_ALLOWED_USERS"))
         return cls(mode=mode, logins=logins, api_tokens={token: owner_name} if token and mode != "space" else {},
                    allowed_users=tuple(users), space_owner=os.environ.get("SPACE_AUTHOR_NAME", ""),
-                   allowed_paths=() if mode == "space" else folders, **limits)
+                   allowed_paths=() if mode == "space" else folders,
+                   user_paths={} if mode != "login" else per_user, **limits)
 
     @property
     def shared(self) -> bool:
@@ -146,25 +150,74 @@ class Access:
         return (f"{user.name} may not train on this Space (only {who}); duplicate the Space to train on your own "
                 "hardware")
 
-    def dataset_path_error(self, path: str | Path, uploads: Path) -> str | None:
-        """None when a dataset path may be read, else why not. Never says whether a refused path exists. A Hub
-        dataset id (user/name, not a relative path that exists here) is no server path and is allowed."""
+    def readable_folders(self, user_name: str) -> tuple[Path, ...]:
+        """The server folders (besides their own uploads and runs) this user may name."""
+        return (*self.allowed_paths, *self.user_paths.get(user_name, ()))
+
+    def dataset_path_error(self, path: str | Path, uploads: Path, user_name: str = "",
+                           what: str = "dataset path") -> str | None:
+        """None when this caller may read a server path, else the one sentence that says why not, the same whether
+        the path exists or not. `uploads` is the caller's own upload folder (<workspace>/uploads/<user folder>).
+
+        Local mode: their uploads and the allowed folders (default: the workspace and home). Login and Space modes:
+        their own uploads, prepared datasets (input/<user folder>--*) and runs (output/<user folder>--*), plus the
+        folders the owner listed for everyone or for this user; never anything else inside the workspace (another
+        user's folder, the job store), even when a listed folder holds it. A Hub id (user/name that is no path
+        here) is no server path and is allowed."""
         if HUB_ID.match(str(path)) and not Path(str(path)).exists():
             return None
-        target = Path(path).expanduser()
         try:
-            target = target.resolve()
-        except OSError:
-            return f"dataset path {path} cannot be read"
-        folders = (uploads.resolve(), *self.allowed_paths)
-        if any(target == f or f in target.parents for f in folders):
+            target = Path(path).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            target = None
+        uploads = uploads.resolve()
+        if target is not None and _inside(target, uploads):
+            return None
+        if not self.shared:
+            if target is not None and any(_inside(target, f) for f in self.allowed_paths):
+                return None
+            shown = ", ".join(str(f) for f in self.allowed_paths)
+            return (f"{what} {path} is outside the folders this app may read ({shown}); upload it, or start the "
+                    "app with --allowed-paths naming its folder")
+        root, mine = uploads.parent.parent, f"{uploads.name}--"
+        if target is not None and _inside(target, root):
+            parts = target.relative_to(root).parts
+            if len(parts) >= 2 and parts[0] in ("input", "output") and parts[1].startswith(mine):
+                return None
+        elif target is not None and any(_inside(target, f) for f in self.readable_folders(user_name)):
             return None
         if self.mode == "space":
             return ("this Space trains on uploaded datasets only; upload images with captions, a table or a zip of "
                     "them")
-        shown = ", ".join(str(f) for f in self.allowed_paths)
-        return (f"dataset path {path} is outside the folders this app may read ({shown}); upload it, or start the "
-                "app with --allowed-paths naming its folder")
+        shown = ", ".join(str(f) for f in self.readable_folders(user_name))
+        return (f"{what} {path} is not one of your uploads or datasets"
+                + (f", nor in a folder this app lets you read ({shown})" if shown else "")
+                + "; upload it instead")
+
+
+def looks_local(value: str) -> bool:
+    """A setting's value names a server path (not a Hub id, not a `tiny:` model): what the path rules then check."""
+    value = str(value or "").strip()
+    if not value or value.startswith("tiny:"):
+        return False
+    return value.startswith(("/", "~", ".")) or Path(value).exists() or ("/" in value and not HUB_ID.match(value))
+
+
+def _inside(target: Path, folder: Path) -> bool:
+    return target == folder or folder in target.parents
+
+
+def _allowed_folders(entries: list[str]) -> tuple[tuple[Path, ...], dict[str, tuple[Path, ...]]]:
+    """--allowed-paths entries: FOLDER (every user) or USER=FOLDER (that login only)."""
+    everyone: list[Path] = []
+    per_user: dict[str, list[Path]] = {}
+    for entry in entries:
+        user, sep, folder = entry.partition("=")
+        if sep and user and "/" not in user and folder:
+            per_user.setdefault(user, []).append(Path(folder).expanduser().resolve())
+        else:
+            everyone.append(Path(entry).expanduser().resolve())
+    return tuple(everyone), {u: tuple(f) for u, f in per_user.items()}
 
 
 def bearer(request: Any) -> str | None:

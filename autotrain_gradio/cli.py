@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--auth", action="append", default=None, metavar="USER:PASSWORD",
                      help="require a login; repeat for more users, each sees only their own jobs (or AUTOTRAIN_AUTH)")
     app.add_argument("--allowed-paths", nargs="+", default=None, metavar="FOLDER",
-                     help="server folders a dataset may come from (default: the workspace and your home folder)")
+                     help="server folders a dataset may come from; USER=FOLDER for one login only (default: "
+                          "the workspace and your home folder in the open local app, none with --auth)")
     app.add_argument("--api-token", default=None,
                      help="bearer token for the REST routes /api/* (or AUTOTRAIN_API_TOKEN); without it they are off")
     app.add_argument("--allowed-users", default=None, metavar="NAMES",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autotrain_gradio import jobs
-from autotrain_gradio.auth import Access, User
+from autotrain_gradio.auth import Access, User, looks_local
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import RunState
 from autotrain_gradio.jobs import inprocess
@@ -33,6 +33,7 @@ from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.workspace import folder_bytes, suggest_name
 
 LOG_LINES = 30
+REFUSED = "refused"  # a base model the path rules refuse: not even a dry run looks at it
 
 
 class ActionError(Exception):
@@ -53,6 +54,10 @@ class AppContext:
     def uploads(self, user: User) -> Path:
         """The caller's own upload folder (outside every folder the app serves)."""
         return self.root / "uploads" / user.folder
+
+    def path_error(self, user: User, path: str | Path, what: str = "dataset path") -> str | None:
+        """None when this caller may name this server path, else why not (auth.Access.dataset_path_error)."""
+        return self.access.dataset_path_error(path, self.uploads(user), user.name, what)
 
     def signed_in(self, user: User | None) -> User:
         if user is None:
@@ -126,7 +131,7 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
         return refuse(why or "sign in first")
     if not dataset:
         return refuse("no dataset: enter a folder path or upload images first")
-    if (why := ctx.access.dataset_path_error(dataset, ctx.uploads(user))) is not None:
+    if (why := ctx.path_error(user, dataset)) is not None:
         return refuse(why)
     overrides = dict(overrides or {})
     secrets = job_secrets(ctx, user)
@@ -143,8 +148,8 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     name = (dataset_name or "").strip() or suggest_name(dataset)
     if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other
         name = f"{user.folder}--{name}"[:64]
-    model_error, model_source = _base_model(ctx, profile, overrides, column_mapping, secrets.get("HF_TOKEN"))
-    if model_error is not None and not dry_run:
+    model_error, model_source = _base_model(ctx, user, profile, overrides, column_mapping, secrets.get("HF_TOKEN"))
+    if model_error is not None and (not dry_run or model_source == REFUSED):
         return refuse(model_error)
     try:
         # Phases 1-3 as the CLI runs them; the app queues the job itself, to give it its owner and owner's token.
@@ -180,16 +185,18 @@ def job_secrets(ctx: AppContext, user: User | None) -> dict[str, str]:
     return own_secrets()
 
 
-def _base_model(ctx: AppContext, profile: str, overrides: dict[str, Any], column_mapping: dict[str, Any] | None,
-                token: str | None) -> tuple[str | None, str]:
+def _base_model(ctx: AppContext, user: User, profile: str, overrides: dict[str, Any],
+                column_mapping: dict[str, Any] | None, token: str | None) -> tuple[str | None, str]:
     """Where the run's base model would come from, or why it cannot load (None, '' when the settings themselves
-    are invalid: the pipeline reports that)."""
+    are invalid: the pipeline reports that). A local folder is a server path like any other: the path rules first."""
     try:
         planned = get_profile(profile or "", ctx.root).build(column_mapping or {}, overrides)
     except (ProfileError, ConfigError):
         return None, ""
     if not hasattr(planned, "base_model"):
         return None, ""
+    if looks_local(planned.base_model) and (why := ctx.path_error(user, planned.base_model, "base model")):
+        return why, REFUSED
     return check_base_model(planned.base_model, token)  # the token the job's process will have
 
 

@@ -33,7 +33,7 @@ def column_keys(task: str) -> list[str]:
 def preview(ctx: AppContext, user: User | None, path: str) -> tuple[pd.DataFrame | None, list[str], str]:
     """(first rows, columns, message) of a local table dataset; (None, [], '') for anything that is not one."""
     path = (path or "").strip()
-    if not path or user is None or ctx.access.dataset_path_error(path, ctx.uploads(user)) is not None:
+    if not path or user is None or ctx.path_error(user, path) is not None:
         return None, [], ""
     local = Path(path).expanduser()
     if not local.exists() or not is_table_source(local):

@@ -219,7 +219,7 @@ def test_rest_routes_want_a_bearer_token(server, alice_job):
     assert missing.status_code == 404 and missing.json()["detail"] == "no job with id 999 among your jobs"
     bad = httpx.post(f"{url}/api/create_project", headers=auth,
                      json={"profile": "TinyFluxLORA", "dataset": "/etc", "params": {}})
-    assert bad.status_code == 400 and "outside the folders this app may read" in bad.json()["detail"]
+    assert bad.status_code == 400 and "is not one of your uploads or datasets" in bad.json()["detail"]
     # Nothing of the workspace is reachable by URL, whatever the path.
     weights = next((root / "output").rglob("pytorch_lora_weights.safetensors"))
     with httpx.Client() as signed_in:  # even for the owner, signed in: files come only as staged downloads
