@@ -103,6 +103,9 @@ def list_profiles(workspace: Path | None = None, strict: bool = False) -> dict[s
 
 
 def get_profile(name: str, workspace: Path | None = None) -> Profile:
+    """A profile by name (case-insensitive), or by the path of its .toml file (how the app passes a user's own)."""
+    if name.endswith(".toml") and Path(name).is_file():
+        return load_profile_file(Path(name))
     profiles = list_profiles(workspace)
     if name in profiles:
         return profiles[name]

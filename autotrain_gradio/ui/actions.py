@@ -29,7 +29,7 @@ from autotrain_gradio.pipeline import PipelineResult, run_pipeline
 from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.request import make_request
 from autotrain_gradio.pipeline.run import PhaseResult, train_in_process
-from autotrain_gradio.profiles import ProfileError, get_profile
+from autotrain_gradio.profiles import Profile, ProfileError, get_profile, list_profiles, load_profile_file
 from autotrain_gradio.workspace import folder_bytes, suggest_name
 
 LOG_LINES = 30
@@ -58,6 +58,39 @@ class AppContext:
     def path_error(self, user: User, path: str | Path, what: str = "dataset path") -> str | None:
         """None when this caller may name this server path, else why not (auth.Access.dataset_path_error)."""
         return self.access.dataset_path_error(path, self.uploads(user), user.name, what)
+
+    def own_profiles_dir(self, user: User | None) -> Path | None:
+        """Where a user of a shared app keeps their saved profiles (None: the open local app's workspace/profiles)."""
+        return self.root / "profiles" / "users" / user.folder if self.access.shared and user is not None else None
+
+    def profiles(self, user: User | None) -> dict[str, Profile]:
+        """The profiles this caller may use: shipped and the owner's (shared, read-only), then their own."""
+        found = list_profiles(self.root)
+        if (own := self.own_profiles_dir(user)) is not None and own.is_dir():
+            for path in sorted(own.glob("*.toml")):
+                try:
+                    found[path.stem] = load_profile_file(path)
+                except ProfileError:
+                    continue  # saved by the app, checked then: a broken one is simply not offered
+        return found
+
+    def profile(self, user: User | None, name: str) -> Profile:
+        """One of `profiles(user)` by name (case-insensitive), else a ProfileError listing them."""
+        found = self.profiles(user)
+        if not self.access.shared and name.endswith(".toml") and Path(name).is_file():
+            return get_profile(name, self.root)
+        match = next((p for n, p in found.items() if n.lower() == (name or "").lower()), None)
+        if (name or "") in found:
+            match = found[name]
+        if match is None:
+            raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(sorted(found))}")
+        return match
+
+    def profile_ref(self, user: User | None, name: str) -> str:
+        """What the pipeline is given for a profile: its name, or the file of the caller's own."""
+        prof = self.profile(user, name)
+        own = self.own_profiles_dir(user)
+        return str(prof.path) if own is not None and prof.path.parent == own else prof.name
 
     def signed_in(self, user: User | None) -> User:
         if user is None:
@@ -133,6 +166,10 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
         return refuse("no dataset: enter a folder path or upload images first")
     if (why := ctx.path_error(user, dataset)) is not None:
         return refuse(why)
+    try:
+        profile_ref = ctx.profile_ref(user, profile or "")
+    except ProfileError as err:
+        return refuse(str(err))
     overrides = dict(overrides or {})
     secrets = job_secrets(ctx, user)
     # A shared app pushes with the visitor's own token only (a Space sign-in), never the machine's.
@@ -153,7 +190,7 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
         return refuse(model_error)
     try:
         # Phases 1-3 as the CLI runs them; the app queues the job itself, to give it its owner and owner's token.
-        request = make_request(dataset_path=dataset, profile=profile, dataset_name=name, min_images=min_images,
+        request = make_request(dataset_path=dataset, profile=profile_ref, dataset_name=name, min_images=min_images,
                                force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
                                column_mapping=column_mapping or {}, mode="prepare")
     except ConfigError as err:
@@ -190,7 +227,7 @@ def _base_model(ctx: AppContext, user: User, profile: str, overrides: dict[str, 
     """Where the run's base model would come from, or why it cannot load (None, '' when the settings themselves
     are invalid: the pipeline reports that). A local folder is a server path like any other: the path rules first."""
     try:
-        planned = get_profile(profile or "", ctx.root).build(column_mapping or {}, overrides)
+        planned = ctx.profile(user, profile or "").build(column_mapping or {}, overrides)
     except (ProfileError, ConfigError):
         return None, ""
     if not hasattr(planned, "base_model"):

@@ -50,7 +50,7 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
             with gr.Tab("Jobs", id="jobs") as jobs_page:
                 jobs = jobs_tab.build(ctx, app)
             with gr.Tab("Profiles", id="profiles"):
-                profiles_tab.build(root, app)
+                profiles_tab.build(ctx, app)
             with gr.Tab("Chat", id="chat"):
                 chat_tab.build(ctx, app)
             with gr.Tab("Try it", id="try"):

@@ -16,7 +16,7 @@ from autotrain_gradio.auth import User
 from autotrain_gradio.config import merge
 from autotrain_gradio.jobs.api import _pass_secrets  # the in-memory token handover that submit and resume use
 from autotrain_gradio.pipeline.configure import write_run_folder
-from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles, load_profile_file
+from autotrain_gradio.profiles import ProfileError, load_profile_file
 from autotrain_gradio.tasks import load_config
 from autotrain_gradio.ui.actions import ActionError, AppContext, job_dict, job_secrets, quota_error
 from autotrain_gradio.workspace import MAX_NAME, RunPaths, check_name
@@ -91,17 +91,19 @@ def retry_job(ctx: AppContext, user: User | None, job_id: Any) -> dict[str, Any]
 
 def save_profile(ctx: AppContext, user: User | None, base: str, name: str, settings: dict[str, Any],
                  description: str = "") -> Path:
-    """Write <workspace>/profiles/<name>.toml: the base profile with these settings over it. A name that any
-    profile already has is refused (never shadow or overwrite one); the file is checked by loading it back."""
-    _may_train(ctx, user)
+    """Write the base profile with these settings over it as a new profile: <workspace>/profiles/<name>.toml in the
+    open local app, the caller's own folder (profiles/users/<user>/, seen by them only) in a shared one. A name the
+    caller's profiles already have is refused (never shadow or overwrite one); the file is checked by loading it
+    back."""
+    user = _may_train(ctx, user)
     name = (name or "").strip()
     if (why := check_name(name)) is not None:
         raise ActionError(why.replace("dataset name", "profile name").replace("; pass --dataset-name", ""))
-    taken = {n.lower(): n for n in list_profiles(ctx.root)}
+    taken = {n.lower(): n for n in ctx.profiles(user)}
     if name.lower() in taken:
         raise ActionError(f"a profile named {taken[name.lower()]} exists already; choose another name")
     try:
-        prof = get_profile(base, ctx.root)
+        prof = ctx.profile(user, base)
     except ProfileError as err:
         raise ActionError(str(err)) from None
     data = {"description": description or f"{prof.description} (saved from the app, based on {prof.name})",
@@ -109,7 +111,7 @@ def save_profile(ctx: AppContext, user: User | None, base: str, name: str, setti
     if prof.sample_prompts:
         data["sample_prompts"] = list(prof.sample_prompts)
     data["config"] = merge(prof.config, settings)
-    folder = ctx.root / "profiles"
+    folder = ctx.own_profiles_dir(user) or ctx.root / "profiles"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
@@ -117,5 +119,5 @@ def save_profile(ctx: AppContext, user: User | None, base: str, name: str, setti
         load_profile_file(path)
     except ProfileError as err:
         path.unlink(missing_ok=True)
-        raise ActionError(str(err)) from None
+        raise ActionError(str(err).replace(str(path), name)) from None
     return path

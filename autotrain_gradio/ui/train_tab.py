@@ -19,7 +19,7 @@ import pandas as pd
 from autotrain_gradio.config import to_toml
 from autotrain_gradio.jobs.inprocess import on_zerogpu
 from autotrain_gradio.pipeline import PipelineResult
-from autotrain_gradio.profiles import ProfileError, get_profile, list_profiles
+from autotrain_gradio.profiles import ProfileError, list_profiles
 from autotrain_gradio.tasks import MODELS, TASKS
 from autotrain_gradio.ui import columns
 from autotrain_gradio.ui.actions import ActionError, AppContext, run_request
@@ -151,9 +151,9 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
 
     all_fields = [c for form in forms.values() for c in form.values()]
 
-    def on_profile(name: str | None) -> dict:
+    def on_profile(name: str | None, request: gr.Request) -> dict:
         try:
-            prof = get_profile(name or "", root)
+            prof = ctx.profile(ctx.access.user_of(request), name or "")
         except ProfileError as err:
             return {description: f"❌ {err}", report: ""}
         cfg = prof.build()
@@ -164,8 +164,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         updates.update({forms[prof.task][k]: v for k, v in values.items()})
         return updates
 
-    def on_refresh(current: str | None) -> gr.Dropdown:
-        names = sorted(list_profiles(root))
+    def on_refresh(current: str | None, request: gr.Request) -> gr.Dropdown:
+        names = sorted(ctx.profiles(ctx.access.user_of(request)))
         return gr.Dropdown(choices=names, value=current if current in names else (names[0] if names else None))
 
     def on_upload(files: list[str] | None, name: str, request: gr.Request) -> dict:
@@ -181,7 +181,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     def run(data: dict, dry_run: bool, request: gr.Request) -> dict:
         user = ctx.access.user_of(request)
         try:
-            prof = get_profile(data[profile] or "", root)
+            prof = ctx.profile(user, data[profile] or "")
         except ProfileError as err:
             return {report: _error_html(str(err)), started_job: None}
         values = {k: data[c] for k, c in forms[prof.task].items()}
@@ -193,15 +193,17 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         return {report: report_html(result, started=not dry_run), started_job: result.job_id}
 
     def save(data: dict, request: gr.Request) -> dict:
+        user = ctx.access.user_of(request)
         try:
-            prof = get_profile(data[profile] or "", root)
+            prof = ctx.profile(user, data[profile] or "")
             values = {k: data[c] for k, c in forms[prof.task].items()}
             settings = {**overrides_from_form(prof.task, values, prof.build()), **panel.mapping(prof.task, data)}
-            path = save_profile(ctx, ctx.access.user_of(request), prof.name, data[new_profile], settings)
+            path = save_profile(ctx, user, prof.name, data[new_profile], settings)
         except (ActionError, ProfileError) as err:
             return {report: _error_html(str(err))}
-        names = sorted(list_profiles(root))
-        return {report: f"<p>💾 Saved profile {html.escape(path.stem)} ({html.escape(str(path))})</p>",
+        names = sorted(ctx.profiles(user))
+        where = "in your own profiles" if ctx.access.shared else f"({path})"  # no server path in a shared app
+        return {report: f"<p>💾 Saved profile {html.escape(path.stem)} {html.escape(where)}</p>",
                 profile: gr.Dropdown(choices=names, value=path.stem), new_profile: ""}
 
     def show_table(path: str, request: gr.Request) -> dict:

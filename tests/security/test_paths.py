@@ -60,3 +60,27 @@ def test_another_users_upload_is_no_dataset(app, tmp_path):
     assert rest.status_code == 400 and rest.json()["detail"].startswith("dataset path")
     after = sorted(p.relative_to(app.root) for p in app.root.rglob("*") if "uploads" not in p.parts)
     assert after == before  # nothing prepared, configured or queued
+
+
+def test_saved_profiles_are_per_user_and_show_no_server_path(app):
+    alice, bob = app.session("alice"), app.session("bob")
+    from autotrain_gradio.ui.manage import save_profile
+    from autotrain_gradio.ui.profiles_tab import profile_detail, profiles_frame
+
+    ctx = app.served.ctx
+    path = save_profile(ctx, User("alice"), "TinyTextClassification", "AliceSecret", {"max_steps": 3})
+    assert path.parent == app.root / "profiles" / "users" / User("alice").folder
+    assert "AliceSecret" in ctx.profiles(User("alice")) and "AliceSecret" not in ctx.profiles(User("bob"))
+    frame = profiles_frame(ctx, User("alice"))
+    assert set(frame["file"]) <= {"shipped", "this app", "yours"} and "yours" in set(frame["file"])
+    assert "`yours`" in profile_detail(ctx, User("alice"), "AliceSecret")[0]
+    assert not any(str(app.root) in str(v) or "/" in str(v) for v in frame["file"])
+    # bob cannot use it by name or by its file, through the API.
+    for name in ("AliceSecret", "alicesecret", str(path)):
+        kind, (out,) = call(bob, "validate", str(app.shared), name, "", {})
+        head, listed = out["errors"][0].split("; valid profiles: ")
+        assert head == f"unknown profile {name!r}" and "AliceSecret" not in listed, out
+    kind, (out,) = call(alice, "validate", str(app.shared), "AliceSecret", "", {})
+    assert not out["errors"][0].startswith("unknown profile"), out  # hers to use (the empty folder is the error)
+    bob.close()
+    alice.close()

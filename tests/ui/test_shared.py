@@ -286,7 +286,6 @@ def test_two_users_in_two_browsers(server, alice_job):
 def test_manage_jobs_and_save_a_profile(tmp_path):
     from autotrain_gradio.jobs import JobStore, cancel, submit
     from autotrain_gradio.pipeline import run_pipeline
-    from autotrain_gradio.profiles import get_profile
     from autotrain_gradio.ui.manage import delete_job, duplicate_job, retry_job, save_profile
 
     ctx = AppContext(tmp_path, Access.from_settings(tmp_path, auth=["alice:a", "bob:b"]))
@@ -317,8 +316,8 @@ def test_manage_jobs_and_save_a_profile(tmp_path):
     assert not (tmp_path / "output" / copy["name"]).exists() and list_jobs(ctx, alice) == []
 
     path = save_profile(ctx, alice, "TinyFluxLORA", "MyTiny", {"max_steps": 7, "lora_rank": 2})
-    assert path == tmp_path / "profiles" / "MyTiny.toml"
-    saved = get_profile("MyTiny", tmp_path).build()
+    assert path == tmp_path / "profiles" / "users" / alice.folder / "MyTiny.toml"  # hers only (tests/security)
+    saved = ctx.profile(alice, "MyTiny").build()
     assert (saved.max_steps, saved.lora_rank, saved.base_model) == (7, 2, "tiny:flux")
     with pytest.raises(ActionError, match="^a profile named TinyFluxLORA exists already; choose another name$"):
         save_profile(ctx, alice, "TinyFluxLORA", "tinyfluxlora", {})
