@@ -95,6 +95,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     from autotrain_gradio.profiles import list_profiles
+    from autotrain_gradio.tasks import missing_install
     from autotrain_gradio.workspace import workspace_root
 
     if args.keys:
@@ -102,7 +103,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             print(f"{key:<24} {default:<22} {help_text}")
         return 0
     for name, prof in sorted(list_profiles(workspace_root(args.workspace)).items()):
-        print(f"{name:<24} {prof.task:<21} {prof.description}")
+        command = missing_install(prof.task)
+        print(f"{name:<24} {prof.task:<21} {prof.description}" + (f"  [not installed: {command}]" if command else ""))
     return 0
 
 

@@ -21,7 +21,7 @@ from autotrain_gradio.pipeline.prepare import prepare_dataset
 from autotrain_gradio.pipeline.request import RunRequest, make_request
 from autotrain_gradio.pipeline.validate import validate_dataset, validate_table
 from autotrain_gradio.profiles import ProfileError, get_profile
-from autotrain_gradio.tasks import get_task
+from autotrain_gradio.tasks import get_task, missing_install
 from autotrain_gradio.workspace import RunPaths, extract_zip, jobs_db, suggest_name, workspace_root
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
@@ -132,6 +132,9 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
         if req.backend == "local":  # a remote backend's GPUs are the cluster's
             check_gpu_ids(gpus)
         task = get_task(prof.task)
+        if command := missing_install(prof.task):
+            raise ConfigError(f"profile {prof.name} trains {prof.task}, whose libraries are not installed here: "
+                              f"{command}")
         unknown = sorted(set(req.column_mapping) - set(task.column_keys))
         if unknown:
             takes = ", ".join(task.column_keys) or "no column mapping (its data is not a table)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,23 @@ TASKS: dict[str, Task] = {
                        "autotrain_gradio.tasks.captioning.train:train",
                        tiny={"captioner": "autotrain_gradio.tasks.captioning.tiny:build_blip"}),
 }
+
+# What a task's trainer imports beyond the base install: importable module -> the pyproject extra that brings it.
+# The app offers a task only when these are present (looked up, never imported); validate names the pip command.
+TASK_EXTRAS: dict[str, dict[str, str]] = {
+    "llm": {"trl": "llm"}, "vlm": {"trl": "llm"}, "sentence-transformers": {"sentence_transformers": "st"},
+    "tabular": {"xgboost": "tabular", "optuna": "tabular", "joblib": "tabular"},
+    "token-classification": {"seqeval": "metrics"}, "seq2seq": {"rouge_score": "metrics"},
+    "object-detection": {"pycocotools": "metrics"},
+}
+
+
+def missing_install(task: str) -> str | None:
+    """The pip command that installs what `task` still lacks here, or None when it can train."""
+    extras = sorted({extra for module, extra in TASK_EXTRAS.get(task, {}).items()
+                     if importlib.util.find_spec(module) is None})
+    return f"pip install 'autotrain-gradio[{','.join(extras)}]'" if extras else None
+
 
 MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}
 TrainConfig = Annotated[Union[tuple(MODELS.values())], Field(discriminator="task")]  # noqa: UP007 - built at runtime
