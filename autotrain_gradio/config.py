@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,8 +27,12 @@ class ConfigError(ValueError):
     """A setting is unknown or out of range. The message names the key and what to do."""
 
 
-def setting(default: Any, title: str, description: str, **bounds: Any) -> Any:
-    """A config field with the title and help text the CLI, the form and `profiles --keys` show."""
+def setting(default: Any, title: str, description: str, autotrain: str = "", **bounds: Any) -> Any:
+    """A config field with the title and help text the CLI, the form and `profiles --keys` show. `autotrain`: the
+    name AutoTrain Advanced gives this parameter, accepted as well (an alias: every face takes both names)."""
+    if autotrain:
+        bounds["validation_alias"] = AliasChoices(autotrain)
+        description = f"{description} (AutoTrain: {autotrain})"
     return Field(default, title=title, description=description, **bounds)
 
 
@@ -38,13 +42,14 @@ _f = setting
 class CommonConfig(BaseModel):
     """What every task shares: names, paths, optimisation, checkpoints."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
+                              validate_by_name=True, validate_by_alias=True)
 
-    name: str = _f("run", "Run name", "Dataset / run name; names input/<name> and output/<name>.",
+    name: str = _f("run", "Run name", "Dataset / run name; names input/<name> and output/<name>.", "project_name",
                    min_length=1, max_length=64)
     base_model: str = _f("", "Base model", "Hub id or local folder loaded with from_pretrained "
-                         "('tiny:flux' etc. builds a tiny model in code).")
-    data_dir: str = _f("", "Data folder", "Prepared dataset folder (input/<name>).")
+                         "('tiny:flux' etc. builds a tiny model in code).", "model")
+    data_dir: str = _f("", "Data folder", "Prepared dataset folder (input/<name>).", "data_path")
     output_dir: str = _f("", "Output folder", "Run folder (output/<name>): model/, log/, samples/, checkpoints/.")
     seed: int = _f(42, "Seed", "Random seed for data order, noise and sampling.", ge=0, le=2**32 - 1)
     epochs: int = _f(1, "Epochs", "Passes over the (repeated) dataset; ignored when max_steps > 0.", ge=1, le=10_000)
@@ -52,9 +57,9 @@ class CommonConfig(BaseModel):
     batch_size: int = _f(1, "Batch size", "Images per step per process.", ge=1, le=1024)
     gradient_accumulation: int = _f(1, "Gradient accumulation", "Micro-batches summed per optimizer step.",
                                     ge=1, le=1024)
-    learning_rate: float = _f(1e-4, "Learning rate", "Peak learning rate.", gt=0, le=1.0)
+    learning_rate: float = _f(1e-4, "Learning rate", "Peak learning rate.", "lr", gt=0, le=1.0)
     lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = _f(
-        "constant_with_warmup", "LR schedule", "Schedule after warmup.")
+        "constant_with_warmup", "LR schedule", "Schedule after warmup.", "scheduler")
     warmup_ratio: float = _f(0.0, "Warmup ratio", "Fraction of steps spent warming up (used when warmup_steps=0).",
                              ge=0.0, le=0.5)
     warmup_steps: int = _f(0, "Warmup steps", "Warmup steps; overrides warmup_ratio when > 0.", ge=0)
@@ -65,15 +70,16 @@ class CommonConfig(BaseModel):
     max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0, le=1e4)
     mixed_precision: Literal["no", "fp16", "bf16"] = _f(
         "bf16", "Mixed precision", "Falls back to 'no' on a CPU without bf16 support.")
-    log_every: int = _f(1, "Log every", "Write a step event every N optimizer steps.", ge=1)
+    log_every: int = _f(1, "Log every", "Write a step event every N optimizer steps.", "logging_steps", ge=1)
     checkpoint_every: int = _f(0, "Checkpoint every", "Save a resumable checkpoint every N steps (0: only when "
                                "stopped or cancelled).", ge=0)
-    keep_checkpoints: int = _f(2, "Keep checkpoints", "How many recent checkpoints to keep.", ge=1, le=100)
+    keep_checkpoints: int = _f(2, "Keep checkpoints", "How many recent checkpoints to keep.", "save_total_limit",
+                               ge=1, le=100)
     push_to_hub: bool = _f(False, "Push to Hub", "Upload the result; the token comes from HF_TOKEN only.")
     hub_repo_id: str = _f("", "Hub repo id", "user/repo to push to (defaults to the run name).")
     log_to: Literal["none", "tensorboard", "trackio", "wandb"] = _f(
         "none", "Log to", "Experiment tracker fed from the trainer's events: tensorboard (output/<name>/log/"
-        "tensorboard), trackio or wandb (project 'autotrain'; WANDB_API_KEY from the submitter's environment).")
+        "tensorboard), trackio or wandb (project 'autotrain'; WANDB_API_KEY from the submitter's environment).", "log")
 
     @field_validator("log_to")
     @classmethod
@@ -82,6 +88,48 @@ class CommonConfig(BaseModel):
         if command:
             raise ValueError(f"log_to={value} needs the {value} package: {command} (or set log_to=none)")
         return value
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _autotrain_values(cls, data: Any) -> Any:
+        """AutoTrain's spellings of values (optimizer adamw_torch, mixed_precision none, ...) as ours."""
+        if not isinstance(data, dict):
+            return data
+        names = autotrain_names(cls)
+        out = dict(data)
+        for key, value in data.items():
+            field = names.get(key, key)
+            if field == "eval_every_epoch" and value == "steps":
+                raise ValueError("eval_strategy=steps: evaluation here runs once per epoch; use eval_strategy=epoch "
+                                 "(or no)")
+            table = AUTOTRAIN_VALUES.get(field, {})
+            if isinstance(value, str | int | None) and not isinstance(value, bool) and value in table:
+                out[key] = table[value]
+        return out
+
+
+# AutoTrain Advanced's values -> ours, per field (its parameter names are the fields' `autotrain` aliases).
+AUTOTRAIN_VALUES: dict[str, dict[Any, Any]] = {
+    "optimizer": {"adamw_torch": "adamw", "adamw_hf": "adamw", "adamw_torch_fused": "adamw",
+                  "adamw_bnb_8bit": "adamw8bit", "adamw_8bit": "adamw8bit", "paged_adamw_8bit": "adamw8bit"},
+    "mixed_precision": {"none": "no", None: "no"},
+    "log_to": {None: "none"},
+    "log_every": {-1: 1, 0: 1},  # AutoTrain's -1: let the trainer choose
+    "eval_every_epoch": {"epoch": True, "no": False},
+    "padding_side": {None: "right"},
+    "chat_template": {None: "none"},
+    "quantization": {None: "none"},
+}
+
+
+def autotrain_names(model: type[BaseModel]) -> dict[str, str]:
+    """{AutoTrain's parameter name: our field} for a config model, read from the fields' aliases."""
+    names = {}
+    for field, info in model.model_fields.items():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update({str(choice): field for choice in info.validation_alias.choices})
+    return names
 
 
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
@@ -145,7 +193,13 @@ class TrainerConfig(CommonConfig):
 
     valid_split: float = _f(0.2, "Validation split", "Fraction held out (seeded) when the data has no validation "
                             "split.", ge=0.0, lt=0.9)
-    eval_every_epoch: bool = _f(True, "Evaluate each epoch", "Run evaluation and write an eval event each epoch.")
-    early_stopping_patience: int = _f(0, "Early stopping", "Stop after N evaluations without improvement "
-                                      "(0: off).", ge=0)
+    eval_every_epoch: bool = _f(True, "Evaluate each epoch", "Run evaluation and write an eval event each epoch.",
+                                "eval_strategy")
+    early_stopping_patience: int = _f(5, "Early stopping", "Stop after N evaluations without an improvement of "
+                                      "the validation loss (0: off); the best evaluation is the exported model. "
+                                      "Needs validation data (without it: off).", ge=0)
+    early_stopping_threshold: float = _f(0.01, "Early stopping threshold", "Least drop of the validation loss "
+                                         "that counts as an improvement.", ge=0.0)
+    auto_find_batch_size: bool = _f(False, "Auto batch size", "Halve batch_size and retry when a step runs out "
+                                    "of GPU memory (accelerate's find_executable_batch_size).")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autotrain_gradio.config import CommonConfig, ConfigError, merge, read_toml
-from autotrain_gradio.tasks import TASKS, config_from_dict
+from autotrain_gradio.tasks import TASKS, canonical, config_from_dict
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"  # package data (pyproject: package-data)
 PROFILE_KEYS = {"description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}
@@ -41,7 +41,8 @@ class Profile:
     def build(self, *layers: dict[str, Any]) -> CommonConfig:
         """Model defaults < profile < each later layer; validated into the task's config model."""
         base = {"task": self.task, **({"sample_prompts": self.sample_prompts} if self.sample_prompts else {})}
-        return config_from_dict(merge(base, self.config, *layers))
+        layers = tuple(canonical(self.task, layer) for layer in (self.config, *layers))  # AutoTrain's names too
+        return config_from_dict(merge(base, *layers))
 
 
 def user_dir() -> Path:

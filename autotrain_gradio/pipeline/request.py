@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autotrain_gradio.config import ConfigError, read_toml
 from autotrain_gradio.tasks import parse_override
 from autotrain_gradio.tasks.formats import DataError, parse_column_mapping
 
 MODES = ("run", "prepare")
+# AutoTrain parameter -> the request option it is (a valid_split that is a number stays the hold-out fraction)
+LIFTED = {"project_name": "dataset_name", "data_path": "dataset_path", "train_split": "train_split",
+          "valid_split": "valid_split"}
 
 
 def _opt(default: Any, help_text: str, *, flag: bool = True, batch: bool | None = None, **extra: Any) -> Any:
@@ -27,15 +30,16 @@ def _opt(default: Any, help_text: str, *, flag: bool = True, batch: bool | None 
 class RunRequest(BaseModel):
     """One pipeline request: what to train on, with which profile, and how to run it."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True, validate_by_alias=True)
 
     dataset_path: str = _opt("", "images folder / .zip, a table file (CSV, TSV, JSON, JSONL, Parquet), a folder "
-                             "with train/valid files, a save_to_disk folder, or a Hub dataset id", batch=False)
+                             "with train/valid files, a save_to_disk folder, or a Hub dataset id", batch=False,
+                             validation_alias=AliasChoices("data_path"))
     datasets_dir: str = _opt("", "folder with one sub-folder (or table file) per dataset", batch=True)
     dataset_paths: list[str] = _opt([], 'datasets, comma-separated: "a,b,c"', batch=True)
     profile: str = _opt("", "training profile (see `autotrain profiles`)")
     dataset_name: str = _opt("", "name for input/<name> and output/<name> (default: from the dataset path)",
-                             batch=False)
+                             batch=False, validation_alias=AliasChoices("project_name"))
     min_images: int = _opt(1, "refuse datasets with fewer images (or table rows)", ge=1)
     gpu_ids: str = _opt("", 'GPUs to use, e.g. "0,1" (default: free GPUs)')
     max_concurrent: int | None = _opt(None, "jobs of this backend's queue running at once; a setting of the queue "
@@ -63,6 +67,29 @@ class RunRequest(BaseModel):
     owner: str = _opt("", "who submits the job (a shared app's signed-in user); '' = the local user", flag=False)
     overrides: dict[str, Any] = _opt({}, "training settings over the profile (--set key=value)", flag=False)
     config: dict[str, Any] = _opt({}, "training settings from a --config file's [config] table", flag=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _autotrain_names(cls, data: Any) -> Any:
+        """AutoTrain's request-level names given among the training settings (`--set project_name=x`, a REST
+        call's params) become the request options they are; an option given as such wins."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for layer in ("config", "overrides"):
+            settings = data.get(layer)
+            if isinstance(settings, list | tuple):
+                settings = dict(parse_override(item) for item in settings)
+            if not isinstance(settings, dict):
+                continue
+            settings = dict(settings)
+            for key, option in LIFTED.items():
+                if key in settings and not (key == "valid_split" and isinstance(settings[key], int | float)):
+                    value = settings.pop(key)
+                    if value is not None and not data.get(option):
+                        data[option] = value
+            data[layer] = settings
+        return data
 
     @field_validator("dataset_paths", mode="before")
     @classmethod

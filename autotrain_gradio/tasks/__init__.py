@@ -20,7 +20,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from autotrain_gradio.config import CommonConfig, ConfigError, read_toml, tomllib
+from autotrain_gradio.config import CommonConfig, ConfigError, autotrain_names, read_toml, tomllib
 from autotrain_gradio.tasks.captioning.config import CaptioningConfig
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
@@ -183,11 +183,42 @@ def _explain(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+_NAMES = {name: autotrain_names(model) for name, model in MODELS.items()}
+REFUSED = {  # AutoTrain parameters that cannot apply here, with what to do instead
+    "unsloth": "unsloth=true: Unsloth's patched kernels are not used here; remove it (LoRA / QLoRA train through "
+               "transformers + peft: peft=true, quantization=int4)",
+    "token": "token: a token is never stored in a training config; export HF_TOKEN=<token> in the environment "
+             "(AutoTrain YAML's hub.token and the REST API's token reach the job's environment only)",
+}
+
+
+def canonical(task: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One layer of settings with AutoTrain's parameter names turned into ours (`lr` -> `learning_rate`, ...), so
+    layers merge by one name. `disable_gradient_checkpointing` becomes `gradient_checkpointing`, refused parameters
+    (REFUSED) raise when set and are dropped when off; unknown keys stay for config_from_dict to name."""
+    names = _NAMES.get(task, {})
+    fields = MODELS[task].model_fields if task in MODELS else {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in REFUSED:
+            if value:
+                raise ConfigError(REFUSED[key])
+        elif key == "disable_gradient_checkpointing" and "gradient_checkpointing" in fields:
+            out["gradient_checkpointing"] = not value
+        else:
+            out[names.get(key, key)] = value
+    return out
+
+
 def config_from_dict(data: dict[str, Any]) -> CommonConfig:
-    """Validate a plain dict into the right config class. Unknown keys get a did-you-mean hint."""
+    """Validate a plain dict into the right config class. AutoTrain's parameter names are taken (see `canonical`);
+    unknown keys get a did-you-mean hint."""
     task = data.get("task")
     if task not in MODELS:
         raise ConfigError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    data = canonical(task, data)
+    if username := data.pop("username", None):  # AutoTrain's hub namespace: pushes go to <username>/<name>
+        data.setdefault("hub_repo_id", f"{username}/{data.get('name') or 'run'}")
     known = MODELS[task].model_fields
     for key in data:
         if key not in known:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,7 @@ def training_arguments(cfg: TrainerConfig, ctx: RunContext, evaluate: bool,
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,
+        auto_find_batch_size=cfg.auto_find_batch_size,
     )
     optim = OPTIMIZERS[cfg.optimizer].trainer_optim
     if optim != LIBRARY_DEFAULT:  # the default: whatever args_class itself defaults to, as with the plain library
@@ -210,9 +211,9 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     checkpoints with the Hub's key names while the model in memory may use renamed ones, and the Trainer's own
     non-strict reload silently skips every renamed tensor; from_pretrained knows the renaming."""
     evaluate = eval_dataset is not None and len(eval_dataset) > 0
-    if cfg.early_stopping_patience and not evaluate:
-        raise ValueError("early_stopping_patience needs validation data: set valid_split > 0 or provide a "
-                         "validation split")
+    if cfg.early_stopping_patience and not evaluate:  # AutoTrain's rule too: no validation data, no early stopping
+        ctx.log("no validation data: early stopping is off and the last weights are exported")
+        cfg = cfg.model_copy(update={"early_stopping_patience": 0})
 
     # --- where to start: the base model, or the newest checkpoint when resuming ----------------------------
     resume_from = newest_checkpoint(ctx)
@@ -222,7 +223,8 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     # --- the trainer ---------------------------------------------------------------------------------------
     callbacks: list[TrainerCallback] = [EventsCallback(ctx)]
     if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience,
+                                               early_stopping_threshold=cfg.early_stopping_threshold))
     own_optimizer = OPTIMIZERS[cfg.optimizer].trainer_optim is None
     args = training_arguments(cfg, ctx, evaluate, args_class, **(extra_args or {}))
     trainer = trainer_class(
@@ -258,22 +260,33 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
 
     # --- final evaluation (unless the last epoch's is of these very weights) and export ---------------------
     metrics: dict[str, Any] = {"train_loss": round(float(result.training_loss), 6)}
+    epoch = float(trainer.state.epoch or 0.0)
     if evaluate:
+        # The evaluation of the exported weights: the best one's own (AutoTrain's rule: lowest eval loss, reported
+        # with its epoch), the last epoch's when it is of these very weights, else a fresh one.
         evals = [e for e in trainer.state.log_history if "eval_loss" in e]
-        done = evals and not best and evals[-1].get("step") == trainer.state.global_step
-        final = eval_metrics(evals[-1] if done else trainer.evaluate())
+        at = trainer.state.best_global_step if best else trainer.state.global_step
+        own = next((e for e in reversed(evals) if e.get("step") == at), None)
+        final = eval_metrics(own or trainer.evaluate())
+        epoch = float(own.get("epoch", epoch)) if own else epoch
         metrics.update(final)
         if ctx.is_main:  # transformers' convention: eval_-prefixed names, plus the epoch
-            results = {"epoch": round(float(trainer.state.epoch or 0.0), 4), "eval_samples": len(eval_dataset),
+            results = {"epoch": round(epoch, 4), "eval_samples": len(eval_dataset),
                        **{f"eval_{k}": v for k, v in final.items()}}
             (ctx.paths.output_dir / "eval_results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     model_dir = ctx.paths.model_dir
     trainer.save_model(str(model_dir))  # weights, config (label names) and the processor / tokenizer
     if ctx.is_main:
+        if best:
+            card = replace(card, summary=f"{card.summary} Exported: the best evaluation by validation loss, epoch "
+                           f"{epoch:g} (step {trainer.state.best_global_step}); early stopping patience "
+                           f"{cfg.early_stopping_patience}, threshold {cfg.early_stopping_threshold}.")
         write_model_card(model_dir / "README.md", cfg, card, metrics)
         append_to_card(model_dir / "README.md", eval_section(ctx.paths.events, model_dir))
     ctx.log(f"model saved to {model_dir}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
-    outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics}
+    outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "epoch": round(epoch, 4)}
+    if best:
+        outputs["best_step"] = trainer.state.best_global_step
     if cfg.push_to_hub and ctx.is_main:
         outputs["hub"] = push_to_hub(cfg, model_dir)  # token from HF_TOKEN only, scrubbed from errors
     return outputs

@@ -60,11 +60,12 @@ class LLMConfig(AdapterConfig):
                                "(long_rows).", ge=8, le=131072)
     long_rows: Literal["truncate", "drop"] = _f("truncate", "Long rows", "What to do with rows longer than "
                                                 "model_max_length.")
-    padding_side: Literal["right", "left"] = _f("right", "Padding side", "Where the tokenizer pads a batch.")
+    padding_side: Literal["right", "left"] = _f("right", "Padding side", "Where the tokenizer pads a batch.",
+                                                "padding")
     packing: bool = _f(False, "Packing", "sft: pack several short rows into one sequence of model_max_length.")
     assistant_only_loss: bool = _f(False, "Assistant-only loss", "sft on chat messages: learn the assistant replies "
                                    "only, not the prompts (TRL patches known templates; chatml and zephyr here mark "
-                                   "them).")
+                                   "them). Plain-text rows have no roles: they train on every token.")
     add_eos_token: bool = _f(True, "Add EOS", "End each plain-text row with the tokenizer's EOS token.")
     merge_adapter: bool = _f(False, "Merge adapter", "At the end, also write the base model with the adapter "
                              "merged into output/<name>/merged/ (loads with AutoModelForCausalLM alone).")
@@ -74,6 +75,8 @@ class LLMConfig(AdapterConfig):
                                 "tokens (0: no limit beyond model_max_length).", ge=0, le=131072)
     max_completion_length: int = _f(0, "Max completion tokens", "dpo / orpo: chosen / rejected answers longer "
                                     "than this keep their first tokens (0: no limit).", ge=0, le=131072)
+    model_ref: str = _f("", "Reference model", "dpo: the frozen reference model (Hub id or folder; default: the "
+                        "base model, with peft its adapter switched off).")
     distributed_backend: Literal["ddp", "deepspeed"] = _f("ddp", "Distributed backend", "With several GPUs: "
                                                           "DDP, or DeepSpeed ZeRO when installed.")
 
@@ -81,6 +84,9 @@ class LLMConfig(AdapterConfig):
     def _rules(self) -> LLMConfig:
         if self.merge_adapter and not self.peft:
             raise ValueError("merge_adapter=true needs peft=true (a full fine-tune has no adapter to merge)")
+        if self.model_ref and self.trainer != "dpo":
+            raise ValueError(f"model_ref is the reference model of trainer='dpo' (trainer is {self.trainer!r}); "
+                             "remove it")
         if self.packing and self.trainer != "sft":
             raise ValueError(f"packing applies to trainer='sft' only (trainer is {self.trainer!r})")
         return self

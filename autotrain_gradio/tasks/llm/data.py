@@ -195,10 +195,6 @@ def load(source: str | Path, cfg: LLMConfig, train_split: str = "train",
     if conversational and cfg.chat_template == "none":
         raise DataError(f"{data.train.source}: column '{cfg.text_column}' holds chat messages but chat_template is "
                         "'none'; set chat_template=tokenizer (the model's own), chatml or zephyr")
-    if cfg.trainer == "sft" and cfg.assistant_only_loss and not conversational:
-        raise DataError(f"{data.train.source}: assistant_only_loss=true needs chat messages in column "
-                        f"'{cfg.text_column}' (text_column), which holds plain text; map a messages column or set "
-                        "assistant_only_loss=false")
     if conversational and cfg.chat_template == "tokenizer" and _has_template(cfg.base_model) is False:
         raise DataError(no_template_message(cfg.base_model))
     warnings = []

@@ -161,9 +161,18 @@ def train(cfg: LLMConfig, ctx: RunContext) -> dict[str, Any]:
     card = ModelCard(pipeline_tag=PIPELINE_TAG.get(cfg.trainer, "text-generation"), usage=USAGE,
                      library_name="peft" if cfg.peft else "transformers",
                      summary=f"TRL trainer: {cfg.trainer} ({method}); columns: {columns}; {data.summary()}.")
+    if cfg.trainer == "sft" and cfg.assistant_only_loss and not data.conversational:
+        ctx.log("assistant_only_loss: the rows are plain text (no roles), so every token is learned")
+    kwargs = {}
+    if cfg.model_ref:  # dpo: a reference model of its own instead of the base model (adapter off)
+        from transformers import AutoModelForCausalLM
+
+        kwargs["ref_model"] = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model_ref),
+                                                                   **llm_model.load_kwargs(cfg))
     outputs = fit(cfg.model_copy(update={"push_to_hub": False}), ctx, load_model=load_model, model_source=source,
                   train_dataset=train_set, eval_dataset=valid_set, card=card, processing_class=tokenizer,
-                  data_collator=collator, trainer_class=trainer_class, args_class=args_class, extra_args=extra_args)
+                  data_collator=collator, trainer_class=trainer_class, args_class=args_class, extra_args=extra_args,
+                  trainer_kwargs=kwargs)
     if "model" not in outputs:  # stopped by a signal: a checkpoint, nothing to merge or push
         return outputs
 

@@ -18,6 +18,7 @@ class TabularConfig(CommonConfig):
     """A scikit-learn Pipeline (imputers, encoders, scaler, model) tuned by Optuna on a table's feature columns."""
 
     task: Literal["tabular"] = "tabular"
+    base_model: str = setting("", "Base model", "Unused: a tabular model is built from scratch (see model).")
     tabular_task: Literal[TABULAR_TASKS] = setting(
         "classification", "Tabular task", "classification (binary or multi-class, one target column), "
         "multi_label_classification (several 0/1 target columns), regression (one numeric target) or "
