@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.workspace import is_hub_id
+
 GiB = 1024**3
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # a Hub dataset id: not a server path
 MODES = ("local", "login", "space")
 
 
@@ -164,7 +165,7 @@ class Access:
         folders the owner listed for everyone or for this user; never anything else inside the workspace (another
         user's folder, the job store), even when a listed folder holds it. A Hub id (user/name that is no path
         here) is no server path and is allowed."""
-        if HUB_ID.match(str(path)) and not Path(str(path)).exists():
+        if is_hub_id(path):
             return None
         try:
             target = Path(path).expanduser().resolve()
@@ -200,7 +201,7 @@ def looks_local(value: str) -> bool:
     value = str(value or "").strip()
     if not value or value.startswith("tiny:"):
         return False
-    return value.startswith(("/", "~", ".")) or Path(value).exists() or ("/" in value and not HUB_ID.match(value))
+    return value.startswith(("/", "~", ".")) or Path(value).exists() or ("/" in value and not is_hub_id(value))
 
 
 def _inside(target: Path, folder: Path) -> bool:

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from autotrain_gradio.config import ConfigError
+from autotrain_gradio.events import EXIT_BAD_INPUT
+from autotrain_gradio.gpus import check_gpu_ids, parse_gpu_ids
 from autotrain_gradio.jobs import (
     BACKENDS,
     FINAL,
@@ -28,11 +30,10 @@ from autotrain_gradio.jobs import (
     supervise,
 )
 from autotrain_gradio.jobs.follow import monitor_job
-from autotrain_gradio.jobs.launch import check_gpu_ids, parse_gpu_ids
 from autotrain_gradio.monitor import RESULT_CODES
 from autotrain_gradio.workspace import workspace_root
 
-EXIT_USAGE = 2
+EXIT_USAGE = EXIT_BAD_INPUT
 
 
 def _root(args: argparse.Namespace) -> Path:

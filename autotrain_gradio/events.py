@@ -19,7 +19,17 @@ from pathlib import Path
 from typing import Any
 
 EVENT_TYPES = ("start", "step", "sample", "checkpoint", "eval", "log", "end")
+# The one table of job statuses and trainer exit codes: the store, the scheduler, the trainer, the monitors and the
+# CLI's exit codes all read it.
+ACTIVE_STATUSES = ("queued", "running")
 END_STATUSES = ("completed", "failed", "cancelled")
+STATUSES = (*ACTIVE_STATUSES, *END_STATUSES)
+EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_BAD_INPUT = 2  # refused before anything ran (a bad config, dataset or flag): one line naming it
+EXIT_PARTIAL = 3  # a batch in which some runs failed
+EXIT_PAUSED = 75  # in-process only: stopped at a checkpoint because the GPU grant ends; resume in the next one
+EXIT_CANCELLED = 143  # 128 + SIGTERM: cancelled, a checkpoint kept
+EXIT_CODES = {"completed": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}  # by end status
 # With AUTOTRAIN_EVENT_LINES=1 the trainer also prints each event to stdout behind this tag, so a backend whose
 # trainer runs where this workspace is out of reach (HF Jobs, a Ray cluster without a shared filesystem) can
 # rebuild events.jsonl from the log it streams (jobs/runs.py `relay_events`).

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from autotrain_gradio.events import RunState
+from autotrain_gradio.events import EXIT_CODES, RunState
 
 # `train monitor` exits with the job's result, the same codes the trainer itself uses.
-RESULT_CODES = {"completed": 0, "failed": 1, "cancelled": 143}
+RESULT_CODES = EXIT_CODES
 ICONS = {"queued": "⏳", "pending": "⏳", "running": "🟢", "completed": "✅", "failed": "❌", "cancelled": "⏹"}
 
 

@@ -20,13 +20,19 @@ import traceback
 from collections.abc import Callable
 
 from autotrain_gradio.config import ConfigError, config_digest
-from autotrain_gradio.events import EventWriter, NullWriter, scrub
+from autotrain_gradio.events import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_PAUSED,
+    EventWriter,
+    NullWriter,
+    scrub,
+)
 from autotrain_gradio.tasks import get_task, load_config
 from autotrain_gradio.tasks.common import GRANT_ENDED, RunContext, describe_error
 from autotrain_gradio.workspace import run_paths
 
-EXIT_FAILED, EXIT_CANCELLED, EXIT_BAD_CONFIG = 1, 143, 2
-EXIT_PAUSED = 75  # in-process only: stopped at a checkpoint because the GPU grant ends; resume in the next one
 CANCELLED_BEFORE = "cancelled before training (nothing to keep); resume starts it from step 0"
 
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = open_context(args.config, args.resume)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return EXIT_BAD_INPUT
     signal.signal(signal.SIGTERM, stop_handler(ctx))
     signal.signal(signal.SIGINT, stop_handler(ctx))
     return run(ctx)

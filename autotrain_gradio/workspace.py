@@ -11,6 +11,7 @@ from pathlib import Path
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_NAME = 64
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name on the Hugging Face Hub
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 ARCHIVE_AND_TABLE_SUFFIXES = (".zip", ".csv", ".tsv", ".json", ".jsonl", ".parquet")
 
@@ -91,6 +92,13 @@ def check_name(name: str) -> str | None:
     if not NAME_RE.match(name):
         return f"dataset name {name!r} has characters other than letters, digits, '.', '_' and '-'"
     return None
+
+
+def is_hub_id(value: str | Path) -> bool:
+    """Whether `value` names a Hub repo (owner/name) rather than something on this machine: the one rule every
+    dataset box, base model, file policy and model card asks. A relative path that exists here is a path."""
+    text = str(value)
+    return bool(HUB_ID.match(text)) and not Path(text).expanduser().exists()
 
 
 def suggest_name(path: str | Path) -> str:

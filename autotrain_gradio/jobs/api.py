@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
+from autotrain_gradio.gpus import visible_gpus
 from autotrain_gradio.jobs.backends import BackendError, remote_backend
-from autotrain_gradio.jobs.launch import visible_gpus
 from autotrain_gradio.jobs.pids import pid_alive, signal_group
 from autotrain_gradio.jobs.runs import settle
 from autotrain_gradio.jobs.scheduler import LOCAL_SECRETS, ensure_worker, supervise, worker_pid

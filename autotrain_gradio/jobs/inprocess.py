@@ -21,13 +21,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.events import EXIT_PAUSED
 from autotrain_gradio.jobs.runs import file_size, settle
 from autotrain_gradio.jobs.store import Job, JobStore
 from autotrain_gradio.tasks import load_config
 from autotrain_gradio.tasks.common import GRANT_ENDED
 from autotrain_gradio.workspace import workspace_root
 
-EXIT_PAUSED = 75  # = autotrain_gradio.train.EXIT_PAUSED (not imported: that module is the trainer side)
 ZEROGPU_MAX_SECONDS = int(os.environ.get("AUTOTRAIN_ZEROGPU_MAX_SECONDS", "120"))  # the platform's cap per call
 
 

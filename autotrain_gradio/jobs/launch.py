@@ -9,7 +9,6 @@ terminal does not kill it behind the checkpoint logic's back, and it outlives a 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,65 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from autotrain_gradio.config import ConfigError
-from autotrain_gradio.events import END_STATUSES, EventTailer, RunState
+from autotrain_gradio.events import END_STATUSES, EXIT_CODES, EventTailer, RunState
+from autotrain_gradio.gpus import visible_gpus
 from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR, signal_group
 from autotrain_gradio.jobs.runs import file_size, poll_events
 from autotrain_gradio.jobs.secrets import SECRET_VARS
 from autotrain_gradio.tasks import load_config
 from autotrain_gradio.workspace import run_paths
 
-EXIT_CANCELLED = 143
 # A multi-process run's launcher (torchrun / accelerate launch) gets the cancel's SIGTERM, passes it to the ranks
 # (each in a session of its own) and SIGKILLs them after TORCH_ELASTIC_SHUTDOWN_TIMEOUT, 30 s by default: less
 # than a full fine-tune's 10-48 GB checkpoint takes. The ranks stop at the next step and checkpoint; let them.
 RANK_SHUTDOWN_TIMEOUT_S = 3600
-
-
-def visible_gpus() -> list[int]:
-    """GPU indices this process may use, without importing torch: CUDA_VISIBLE_DEVICES if set, else
-    `nvidia-smi -L`, else none (CPU)."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        ids = [s.strip() for s in env.split(",") if s.strip()]
-        # UUIDs or MIG ids are positions for our purposes; "-1" or "" means no GPU.
-        return [] if not ids or ids[0].startswith("-") else list(range(len(ids)))
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return list(range(sum(1 for line in out.splitlines() if line.startswith("GPU "))))
-
-
-def parse_gpu_ids(value: str | list[int] | None) -> list[int] | None:
-    """'0,1' or [0, 1] -> [0, 1]; None or 'auto' -> None (free GPUs are picked by the scheduler)."""
-    if value is None or value == "" or value == "auto":
-        return None
-    if isinstance(value, list):
-        return [int(v) for v in value]
-    try:
-        ids = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--gpu-ids expects comma-separated GPU numbers like \"0,1\", got {value!r}") from None
-    if any(i < 0 for i in ids):
-        raise ConfigError(f"--gpu-ids must be 0 or greater, got {value!r}")
-    return ids
-
-
-def check_gpu_ids(ids: list[int] | None) -> list[int] | None:
-    """The ids, if this machine has those GPUs; else ConfigError saying which it has."""
-    if not ids:
-        return ids
-    have = visible_gpus()
-    missing = [i for i in ids if i not in have]
-    if missing:
-        there = f"GPUs 0-{len(have) - 1}" if len(have) > 1 else "GPU 0" if have else "no GPU"
-        raise ConfigError(f"--gpu-ids {','.join(map(str, ids))}: this machine has {there} (CUDA_VISIBLE_DEVICES / "
-                          "nvidia-smi); leave --gpu-ids out to use the free ones"
-                          + ("" if have else " (the CPU)"))
-    return ids
 
 
 def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:
@@ -167,8 +119,8 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
                               if interrupts == 1 else "killed")
     state.update(poll_events(tailer))
     if follower:
-        status = state.status if state.status in END_STATUSES else \
-            {0: "completed", EXIT_CANCELLED: "cancelled"}.get(code, "failed")
+        by_code = {code: status for status, code in EXIT_CODES.items()}
+        status = state.status if state.status in END_STATUSES else by_code.get(code, "failed")
         detail = state.error or ("" if status != "failed" else f"see {log}")
         if state.total:
             follower.show(progress_line(state))

@@ -14,7 +14,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from autotrain_gradio.events import END_STATUSES, EVENT_TAG, EventTailer, RunState
+from autotrain_gradio.events import END_STATUSES, EVENT_TAG, EXIT_CANCELLED, EventTailer, RunState
 from autotrain_gradio.jobs.store import Job, JobStore
 
 
@@ -80,7 +80,7 @@ def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str
             if killed else ""
     elif exit_code == 0:
         status, error = "completed", ""
-    elif exit_code in (143, -signal.SIGTERM):
+    elif exit_code in (EXIT_CANCELLED, -signal.SIGTERM):
         status, error = "cancelled", "stopped by SIGTERM"
     elif exit_code is not None:
         status = "failed"

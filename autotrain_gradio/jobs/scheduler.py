@@ -31,9 +31,10 @@ import traceback
 import uuid
 from pathlib import Path
 
-from autotrain_gradio.events import EventTailer, RunState
+from autotrain_gradio.events import ACTIVE_STATUSES, EventTailer, RunState
+from autotrain_gradio.gpus import visible_gpus
 from autotrain_gradio.jobs.backends import BackendError, remote_backend
-from autotrain_gradio.jobs.launch import spawn, visible_gpus
+from autotrain_gradio.jobs.launch import spawn
 from autotrain_gradio.jobs.pids import find_launched, pid_alive, pid_start_time, signal_group
 from autotrain_gradio.jobs.runs import (
     disk_full,
@@ -129,7 +130,7 @@ def supervise(workspace: str | Path, store: JobStore | None = None) -> None:
         for job in store.list("running"):
             if job.backend == "local" and job.pid is not None and not pid_alive(job.pid, job.pid_start):
                 settle(store, job)
-        if store.list(("queued", "running")):
+        if store.list(ACTIVE_STATUSES):
             ensure_worker(workspace)
     finally:
         if own:

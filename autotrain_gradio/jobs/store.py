@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.events import END_STATUSES
 from autotrain_gradio.jobs.pids import pid_start_time
 from autotrain_gradio.workspace import jobs_db
 
-STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-FINAL = ("completed", "failed", "cancelled")
+FINAL = END_STATUSES
 BACKENDS = ("local", "ray", "hf-jobs")
 
 _SCHEMA = """

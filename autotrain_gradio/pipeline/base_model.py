@@ -7,10 +7,10 @@ job will have (HF_TOKEN / the saved login). Nothing is downloaded.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from autotrain_gradio.workspace import is_hub_id
+
 MARKERS = ("model_index.json", "config.json")  # a diffusers pipeline, or a transformers model
 WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth", ".gguf")
 
@@ -37,7 +37,7 @@ def check_base_model(base_model: str, token: str | None = None) -> tuple[str | N
         if local.suffix.lower() in WEIGHT_SUFFIXES:
             return None, f"{name}: a local weights file"
         return f"base model {name} is a file but not a weights file ({', '.join(WEIGHT_SUFFIXES)})", ""
-    if not HUB_ID.match(name):
+    if not is_hub_id(name):
         return f"base model {name} is neither a local folder nor a Hub id (owner/name); check the path or the id", ""
     from huggingface_hub import try_to_load_from_cache
 

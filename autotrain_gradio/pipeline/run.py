@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autotrain_gradio.config import ConfigError, merge, to_toml
-from autotrain_gradio.jobs.launch import check_gpu_ids, parse_gpu_ids
+from autotrain_gradio.events import (  # noqa: F401 - the exit codes are re-exported
+    ACTIVE_STATUSES,
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+)
+from autotrain_gradio.gpus import check_gpu_ids, parse_gpu_ids
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
@@ -23,8 +30,6 @@ from autotrain_gradio.pipeline.validate import validate_dataset, validate_table
 from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.tasks import get_task, missing_install
 from autotrain_gradio.workspace import RunPaths, extract_zip, jobs_db, suggest_name, workspace_root
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
 
 
 @dataclass
@@ -82,7 +87,7 @@ def _live_job(paths: RunPaths):
     store = JobStore(paths.root)
     try:
         target = str(paths.output_dir.resolve())
-        return next((job for job in store.list(("queued", "running"))
+        return next((job for job in store.list(ACTIVE_STATUSES)
                      if str(Path(job.output_dir).resolve()) == target), None)
     finally:
         store.close()

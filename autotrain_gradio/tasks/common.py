@@ -4,7 +4,6 @@ ETA, and the out-of-memory advice. Trainers take a finished config and talk only
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 
 from autotrain_gradio.config import CommonConfig
 from autotrain_gradio.events import EventWriter, NullWriter, scrub
-from autotrain_gradio.workspace import RunPaths
+from autotrain_gradio.workspace import RunPaths, is_hub_id
 
 GRANT_ENDED = "grant ended"  # the stop reason of an in-process run whose GPU grant (ZeroGPU) is about to end
 
@@ -132,5 +131,4 @@ def push_to_hub(cfg: CommonConfig, model_dir: Path) -> str:
 
 def hub_base_model(base_model: str) -> str:
     """base_model when it is a Hub repo id (what a model card's `base_model:` must be), else "" (tiny:*, folders)."""
-    is_id = re.fullmatch(r"[\w.-]+/[\w.-]+", base_model) and not Path(base_model).exists()
-    return base_model if is_id else ""
+    return base_model if is_hub_id(base_model) else ""

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.workspace import is_hub_id
+
 TABLE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 VALID_NAMES = ("valid", "validation", "val", "test", "eval")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_ROWS_SHOWN = 5
 
 
@@ -69,7 +69,7 @@ def is_table_source(path: str | Path) -> bool:
         return p.suffix.lower() in TABLE_EXTENSIONS
     if p.is_dir():
         return bool(_split_files(p)) or (p / "dataset_dict.json").exists() or (p / "dataset_info.json").exists()
-    return bool(HUB_ID.match(str(path)))
+    return is_hub_id(path)
 
 
 def _split_files(folder: Path) -> dict[str, Path]:
@@ -240,7 +240,7 @@ def read_table(source: str | Path, train_split: str = "train", valid_split: str 
         if valid is not None and (missing := [c for c in train.columns if c not in valid.columns]):
             raise DataError(f"{files['valid']} lacks columns that {files['train'].name} has: {', '.join(missing)}")
         return TableData(train, valid, files)
-    if HUB_ID.match(str(source)):
+    if is_hub_id(source):
         return _read_hub_or_disk(str(source), train_split, valid_split)
     raise DataError(f"dataset path not found: {path}; give a table file, a folder with train.csv, or a Hub id")
 

@@ -59,5 +59,5 @@ def test_lora_adapters_load_and_int8_is_refused_without_gpu(tmp_path):
     result = run_pipeline(data, "TinySeq2Seq", workspace=str(ws), quiet=True, mode="prepare",
                           overrides={"peft": True, "quantization": "int8"})
     assert result.exit_code == EXIT_BAD_INPUT and not ws.exists()
-    assert result.errors == ["quantization='int8' needs a CUDA GPU (bitsandbytes) and none is visible; set "
-                             "quantization='none' to train LoRA in full precision on this machine"]
+    assert result.errors == ["quantization='int8' needs a CUDA GPU (bitsandbytes) and this machine has none; set "
+                             "quantization=none to train in full precision"]

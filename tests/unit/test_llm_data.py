@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from autotrain_gradio.cli import main
-from autotrain_gradio.tasks.llm.config import LLMConfig, cuda_visible
+from autotrain_gradio.gpus import visible_gpus
+from autotrain_gradio.tasks.llm.config import LLMConfig
 from autotrain_gradio.tasks.llm.data import load
 from tests.unit.test_pipeline_bad_input import run_cli
 
@@ -107,7 +108,7 @@ def test_plain_and_chat_rows_do_not_mix(tmp_path, capsys):
             in _bad(tmp_path, capsys, data))
 
 
-@pytest.mark.skipif(cuda_visible(), reason="the refusal is for machines without CUDA")
+@pytest.mark.skipif(bool(visible_gpus()), reason="the refusal is for machines without CUDA")
 def test_quantization_needs_cuda(tmp_path, capsys):
     data = _jsonl(tmp_path / "c.jsonl", [{"messages": _chat("hi", "yo")}] * 3)
     assert ("quantization='int4' needs a CUDA GPU (bitsandbytes) and this machine has none; set quantization=none "

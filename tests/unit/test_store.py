@@ -14,8 +14,8 @@ import time
 import pytest
 
 from autotrain_gradio.events import EventWriter
+from autotrain_gradio.gpus import visible_gpus
 from autotrain_gradio.jobs import JobStore, Worker, cancel, settle, trainer_command
-from autotrain_gradio.jobs.launch import visible_gpus
 from autotrain_gradio.jobs.pids import pid_alive, pid_start_time
 
 

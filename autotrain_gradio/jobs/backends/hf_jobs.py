@@ -18,13 +18,14 @@ import tempfile
 from pathlib import Path
 
 from autotrain_gradio.config import save_config
+from autotrain_gradio.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
 from autotrain_gradio.jobs.store import Job
 from autotrain_gradio.tasks import load_config
 
 IMAGE = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"
 PACKAGE = "autotrain-gradio"  # what the container pip-installs; a job option (`package`) may name a git URL
 DATA_MOUNT, RUN_ROOT = "/data", "/tmp/autotrain"
-FINAL = {"COMPLETED": 0, "ERROR": 1, "CANCELED": 143, "DELETED": 143}
+FINAL = {"COMPLETED": EXIT_OK, "ERROR": EXIT_FAILED, "CANCELED": EXIT_CANCELLED, "DELETED": EXIT_CANCELLED}
 
 
 def repos(job: Job, user: str) -> tuple[str, str]:

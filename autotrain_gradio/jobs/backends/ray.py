@@ -23,6 +23,7 @@ import shlex
 from pathlib import Path
 
 import autotrain_gradio
+from autotrain_gradio.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
 from autotrain_gradio.jobs.backends import BackendError
 from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR
 from autotrain_gradio.jobs.store import Job
@@ -31,7 +32,7 @@ INSTALL = 'pip install -e ".[ray]"  (or: pip install "ray[default]")'
 # Not secrets: what makes a trainer behave the same on the cluster as here (offline mode, the tiny-model cache).
 FORWARD_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "AUTOTRAIN_TINY_CACHE", "OMP_NUM_THREADS")
 # Ray's job status -> ours; a Ray job that ends without our trainer's `end` event is settled from these.
-FINAL = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 143}
+FINAL = {"SUCCEEDED": EXIT_OK, "FAILED": EXIT_FAILED, "STOPPED": EXIT_CANCELLED}
 
 
 def client(address: str | None):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from autotrain_gradio.tasks.diffusion import emulation
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
+from autotrain_gradio.workspace import is_hub_id
 
 DENOISER_FOLDER = {"flux": "transformer", "sdxl": "unet", "sd15": "unet"}
 
@@ -31,9 +32,8 @@ LORA_TARGETS = {
 
 def check_model_path(path: str) -> None:
     """Fail at once, naming the folder, when base_model is a local path that does not exist (rather than after
-    a hub lookup that cannot succeed). A hub id looks like 'org/name'."""
-    looks_local = Path(path).is_absolute() or path.startswith((".", "~")) or path.count("/") > 1
-    if looks_local and not Path(path).expanduser().is_dir():
+    a hub lookup that cannot succeed). A hub id looks like 'org/name' (`workspace.is_hub_id`)."""
+    if not is_hub_id(path) and not Path(path).expanduser().is_dir():
         raise FileNotFoundError(f"base model folder not found: {path} (give a local model folder or a hub id "
                                 "like 'org/name')")
 

@@ -3,42 +3,17 @@ merge, and the preference-training knobs. No torch."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Literal
 
 from pydantic import model_validator
 
-from autotrain_gradio.config import TrainerConfig
 from autotrain_gradio.config import setting as _f
+from autotrain_gradio.tasks.adapter import LanguageModelConfig
 
 PAIRED = ("dpo", "orpo", "reward")  # trainers that read chosen / rejected pairs
 
 
-class AdapterConfig(TrainerConfig):
-    """LoRA / QLoRA and memory settings shared by the LLM and VLM tasks."""
-
-    peft: bool = _f(True, "LoRA", "Train a LoRA adapter instead of every weight.")
-    lora_r: int = _f(16, "LoRA rank", "Rank of the LoRA matrices.", ge=1, le=1024)
-    lora_alpha: int = _f(32, "LoRA alpha", "LoRA scaling numerator (scale = alpha / r).", ge=1, le=4096)
-    lora_dropout: float = _f(0.05, "LoRA dropout", "Dropout on the LoRA input.", ge=0.0, lt=1.0)
-    target_modules: str = _f("all-linear", "Target modules", "Comma-separated module names to adapt, or "
-                             "all-linear.", min_length=1)
-    quantization: Literal["none", "int4", "int8"] = _f(
-        "none", "Quantization", "Load the base model in 4-bit (NF4, QLoRA) or 8-bit with bitsandbytes; CUDA only.")
-    gradient_checkpointing: bool = _f(False, "Gradient checkpointing", "Trade compute for activation memory.")
-    use_flash_attention_2: bool = _f(False, "Flash attention 2", "attn_implementation='flash_attention_2' "
-                                     "(needs the flash-attn package and a CUDA GPU); otherwise sdpa.")
-
-    @model_validator(mode="after")
-    def _quantized_lora(self) -> AdapterConfig:
-        if self.quantization != "none" and not self.peft:
-            raise ValueError(f"quantization={self.quantization!r} trains a LoRA on the quantized model: set "
-                             "peft=true (a quantized model cannot be fully fine-tuned)")
-        return self
-
-
-class LLMConfig(AdapterConfig):
+class LLMConfig(LanguageModelConfig):
     """A causal LM fine-tuned with TRL (AutoTrain's `llm --trainer default|sft|dpo|orpo|reward`)."""
 
     task: Literal["llm"] = "llm"
@@ -91,8 +66,3 @@ class LLMConfig(AdapterConfig):
             raise ValueError(f"packing applies to trainer='sft' only (trainer is {self.trainer!r})")
         return self
 
-
-def cuda_visible() -> bool:
-    """Whether this machine offers a CUDA GPU, without importing torch: an NVIDIA driver and not hidden."""
-    hidden = os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1")
-    return not hidden and (shutil.which("nvidia-smi") is not None or os.path.exists("/proc/driver/nvidia"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.gpus import quantization_error
 from autotrain_gradio.tasks.formats import (
     DataError,
     Table,
@@ -23,7 +24,8 @@ from autotrain_gradio.tasks.formats import (
     rows_text,
     split_rows,
 )
-from autotrain_gradio.tasks.llm.config import PAIRED, LLMConfig, cuda_visible
+from autotrain_gradio.tasks.llm.config import PAIRED, LLMConfig
+from autotrain_gradio.workspace import is_hub_id
 
 ROLES = ("system", "user", "assistant", "tool")
 # The templates `chat_template` offers besides the model's own, in Jinja as transformers renders it; assistant turns
@@ -145,7 +147,7 @@ def _local_tokenizer(base_model: str) -> Any | None:
     elif base_model and Path(base_model).expanduser().is_dir():
         folder = Path(base_model).expanduser()
     file = folder / "tokenizer.json" if folder is not None else None
-    if file is None and "/" in base_model:
+    if file is None and is_hub_id(base_model):
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(base_model, "tokenizer.json")
@@ -173,9 +175,8 @@ def load(source: str | Path, cfg: LLMConfig, train_split: str = "train",
     rejected cell, a cell that is not text or role/content messages, an unknown role, messages with no template,
     int4/int8 quantization on a machine without CUDA, or DeepSpeed when it is not installed. Rows over
     model_max_length are counted as a warning."""
-    if cfg.quantization != "none" and not cuda_visible():
-        raise DataError(f"quantization={cfg.quantization!r} needs a CUDA GPU (bitsandbytes) and this machine has "
-                        "none; set quantization=none to train in full precision")
+    if problem := quantization_error(cfg.quantization):
+        raise DataError(problem)
     if cfg.distributed_backend == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise DataError("distributed_backend='deepspeed' needs the deepspeed package (pip install deepspeed); or set "
                         "distributed_backend=ddp")

@@ -1,6 +1,6 @@
-"""Loading and saving LLMs: the tokenizer with its chat template, the base model (optionally 4/8-bit), the LoRA
-adapter, and merging an adapter into full weights (the trainer's merge_adapter and `autotrain tools
-merge-llm-adapter` share `merge_adapter`)."""
+"""Loading and saving LLMs: the tokenizer with its chat template, the base model (optionally 4/8-bit) with its LoRA
+adapter (`tasks/adapter_model.py`), and merging an adapter into full weights (the trainer's merge_adapter and
+`autotrain tools merge-llm-adapter` share `merge_adapter`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.tasks.llm.config import AdapterConfig, LLMConfig
+from autotrain_gradio.tasks.adapter_model import load_kwargs, with_lora
+from autotrain_gradio.tasks.llm.config import LLMConfig
 from autotrain_gradio.tasks.llm.data import CHAT_TEMPLATES, no_template_message
 
 
@@ -27,54 +28,6 @@ def load_tokenizer(cfg: LLMConfig, source: str, conversational: bool) -> Any:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.model_max_length = cfg.model_max_length
     return tokenizer
-
-
-def _quantization(cfg: AdapterConfig) -> Any | None:
-    if cfg.quantization == "none":
-        return None
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if not torch.cuda.is_available():
-        raise RuntimeError(f"quantization={cfg.quantization!r} needs a CUDA GPU; set quantization=none on CPU")
-    if cfg.quantization == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported()
-                              else torch.float16)
-
-
-def load_kwargs(cfg: AdapterConfig) -> dict[str, Any]:
-    """from_pretrained arguments: attention implementation, dtype, and the 4/8-bit quantization (CUDA only)."""
-    import torch
-
-    quant = _quantization(cfg)
-    kwargs: dict[str, Any] = {
-        "attn_implementation": "flash_attention_2" if cfg.use_flash_attention_2 else "sdpa",
-        "dtype": torch.bfloat16 if quant is not None else "auto",
-    }
-    if quant is not None:
-        kwargs.update(quantization_config=quant, device_map={"": torch.cuda.current_device()})
-    return kwargs
-
-
-def with_lora(model: Any, cfg: AdapterConfig, task_type: str, all_linear: str = "all-linear",
-              adapter: str | None = None) -> Any:
-    """The model with a fresh LoRA adapter (or the one saved at `adapter`, trainable), prepared for k-bit training
-    when quantized; unchanged without peft. `all_linear` is what target_modules='all-linear' means for this model."""
-    if not cfg.peft:
-        return model
-    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-
-    if cfg.quantization != "none":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    if adapter is not None:
-        return PeftModel.from_pretrained(model, adapter, is_trainable=True)
-    targets = all_linear if cfg.target_modules == "all-linear" else \
-        [m.strip() for m in cfg.target_modules.split(",") if m.strip()]
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-                      bias="none", task_type=task_type)
-    return get_peft_model(model, lora)
 
 
 def load_model(cfg: LLMConfig, source: str, tokenizer: Any, adapter: str | None = None) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from autotrain_gradio.gpus import quantization_error
 from autotrain_gradio.tasks.formats import (
     DataError,
     TableData,
@@ -29,24 +30,11 @@ class Seq2SeqData:
         return f"{len(self.train)} training / {len(self.valid)} validation pairs"
 
 
-def check_quantization(cfg: Seq2SeqConfig) -> None:
-    """int8 loading is bitsandbytes' CUDA kernel: refused up front where no GPU is visible."""
-    if cfg.quantization == "none":
-        return
-    if not cfg.peft:
-        raise DataError(f"quantization={cfg.quantization!r} needs peft=true (a quantized base model trains through "
-                        "LoRA adapters only); set peft=true or quantization='none'")
-    from autotrain_gradio.jobs.launch import visible_gpus  # torch-free: CUDA_VISIBLE_DEVICES / nvidia-smi
-
-    if not visible_gpus():
-        raise DataError(f"quantization={cfg.quantization!r} needs a CUDA GPU (bitsandbytes) and none is visible; "
-                        "set quantization='none' to train LoRA in full precision on this machine")
-
-
 def load(source: str | Path, cfg: Seq2SeqConfig, train_split: str = "train",
          valid_split: str | None = None) -> Seq2SeqData:
     """Read and check the table; raises DataError (one line) for a missing column or an empty input or target."""
-    check_quantization(cfg)
+    if problem := quantization_error(cfg.quantization):  # int8 loading is bitsandbytes' CUDA kernel
+        raise DataError(problem)
     data = read_table(source, train_split, valid_split)
     for table in (t for t in (data.train, data.valid) if t is not None):
         require_column(table, "text_column", cfg.text_column)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from autotrain_gradio.config import setting as _f
-from autotrain_gradio.tasks.llm.config import AdapterConfig
+from autotrain_gradio.tasks.adapter import LanguageModelConfig
 
 
-class VLMConfig(AdapterConfig):
+class VLMConfig(LanguageModelConfig):
     """A vision-language model (PaliGemma-, LLaVA-style) fine-tuned with TRL's SFTTrainer; LoRA on the language side."""
 
     task: Literal["vlm"] = "vlm"

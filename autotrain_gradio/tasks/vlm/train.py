@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from autotrain_gradio.tasks.adapter_model import load_kwargs, with_lora
 from autotrain_gradio.tasks.common import RunContext
-from autotrain_gradio.tasks.llm.model import load_kwargs, with_lora
 from autotrain_gradio.tasks.vlm.config import VLMConfig
 from autotrain_gradio.tasks.vlm.data import Sample, load
 from autotrain_gradio.tiny import resolve_model
