@@ -38,6 +38,16 @@ from autotrain_gradio.tasks.vlm.config import VLMConfig
 
 
 @dataclass(frozen=True)
+class Predict:
+    """What the app's Try it tab calls on a finished run: `path` is the torch side's "module:function" (imported
+    lazily), `takes` names the panel the tab shows: diffusion (a prompt; images without / with the LoRA) | image |
+    text | tokens."""
+
+    takes: str
+    path: str
+
+
+@dataclass(frozen=True)
 class Task:
     """One trainable task: its config model, the data it reads, where its trainer lives, its tiny models."""
 
@@ -49,14 +59,16 @@ class Task:
     data: str = ""  # table formats: "module:load", the torch-free reader validate and the trainer share
     uploads: tuple[str, ...] = (".zip",)  # what the app's upload box accepts for this task
     tiny: dict[str, str] = field(default_factory=dict)  # tiny:<kind> -> "module:builder"
-    predict: str = ""  # "module:function" the app's Try it tab calls on a finished run (torch side, imported lazily)
+    predict: Predict | None = None  # what the Try it tab calls on a finished run; None: the task has no Try panel
 
     def load_train(self) -> Callable[..., Any]:
         return _resolve(self.train)
 
     def load_predict(self) -> Callable[..., Any]:
         """The task's `predict(cfg, model_dir, input, ...)`; imported by the Try it tab only when it runs."""
-        return _resolve(self.predict)
+        if self.predict is None:
+            raise ConfigError(f"task {self.name} has no Try it panel")
+        return _resolve(self.predict.path)
 
     def load_data(self) -> Callable[..., Any]:
         """The task's data reader: load(source, cfg, train_split, valid_split) -> its data (raises DataError)."""
@@ -70,14 +82,14 @@ class Task:
 
 _DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k in ("flux", "sdxl", "sd15")}
 
-_IMAGE_PREDICT = "autotrain_gradio.tasks.image_classification.predict:predict"
-_TEXT_PREDICT = "autotrain_gradio.tasks.text_classification.predict:predict"
+_IMAGE_PREDICT = Predict("image", "autotrain_gradio.tasks.image_classification.predict:predict")
+_TEXT_PREDICT = Predict("text", "autotrain_gradio.tasks.text_classification.predict:predict")
 _TABLE_UPLOADS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 
 TASKS: dict[str, Task] = {
     "diffusion-lora": Task("diffusion-lora", "Diffusion LoRA (Flux / SDXL / SD1.5)", DiffusionLoraConfig,
                            "image-captions", "autotrain_gradio.tasks.diffusion.train:train", tiny=_DIFFUSION_TINY,
-                           predict="autotrain_gradio.tasks.diffusion.predict:predict"),
+                           predict=Predict("diffusion", "autotrain_gradio.tasks.diffusion.predict:predict")),
     "diffusion-full": Task("diffusion-full", "Diffusion full fine-tune", DiffusionFullConfig, "image-captions",
                            "autotrain_gradio.tasks.diffusion.train:train"),
     "image-classification": Task("image-classification", "Image classification", ImageClassificationConfig,
@@ -104,7 +116,8 @@ TASKS: dict[str, Task] = {
                                  "table", "autotrain_gradio.tasks.token_classification.train:train",
                                  data="autotrain_gradio.tasks.token_classification.data:load",
                                  uploads=_TABLE_UPLOADS,
-                                 predict="autotrain_gradio.tasks.token_classification.predict:predict"),
+                                 predict=Predict("tokens",
+                                                 "autotrain_gradio.tasks.token_classification.predict:predict")),
     "extractive-qa": Task("extractive-qa", "Extractive question answering", ExtractiveQAConfig, "table",
                           "autotrain_gradio.tasks.extractive_qa.train:train",
                           data="autotrain_gradio.tasks.extractive_qa.data:load",

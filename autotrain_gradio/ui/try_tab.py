@@ -21,9 +21,6 @@ from autotrain_gradio.config import ConfigError
 from autotrain_gradio.tasks import get_task, load_config
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
-KINDS = {"diffusion-lora": "diffusion", "image-classification": "image", "image-regression": "image",
-         "text-classification": "text", "text-regression": "text", "token-classification": "tokens", "llm": "llm"}
-
 
 def run_kind(job: jobs.Job) -> tuple[str, Any]:
     """(kind, config) of a job: diffusion | image | text | llm, or "" when it cannot be tried (yet)."""
@@ -31,7 +28,8 @@ def run_kind(job: jobs.Job) -> tuple[str, Any]:
         cfg = load_config(job.config_path)
     except (ConfigError, OSError):
         return "", None
-    kind = KINDS.get(cfg.task, "")
+    predict = get_task(cfg.task).predict  # which tasks have a Try panel, and which: their Task record says
+    kind = predict.takes if predict is not None else "llm" if cfg.task == "llm" else ""
     model_dir = Path(job.output_dir) / "model"
     if kind in ("diffusion", "image", "text", "tokens") and not any(model_dir.glob("*.safetensors")):
         return "", cfg
