@@ -73,6 +73,7 @@ class Access:
     max_upload_bytes: int = 2 * GiB
     max_disk_bytes: int = 20 * GiB  # a user's uploads + run outputs (shared modes)
     upload_max_age_s: float = 7 * 24 * 3600  # uploads no job uses are removed after this
+    tokens: dict[str, str] = field(default_factory=dict, repr=False)  # login: a user's own HF token, memory only
 
     @classmethod
     def from_settings(cls, root: Path, *, space: bool | None = None, auth: list[str] | str | None = None,
@@ -110,7 +111,7 @@ class Access:
             return User("") if not self.shared else None
         name = getattr(request, "username", None)
         if isinstance(name, str) and name and self.mode == "login":
-            return User(name)
+            return User(name, self.tokens.get(name))
         if self.mode == "space" and (info := _oauth_info(request)) is not None:
             userinfo = info.get("userinfo") or {}
             orgs = tuple(o.get("preferred_username", "") for o in userinfo.get("orgs") or [] if isinstance(o, dict))
@@ -123,7 +124,7 @@ class Access:
     def user_of_token(self, token: str) -> User | None:
         """A bearer token's user: a token the owner set (local/login), or in a Space an HF token (whoami)."""
         if token in self.api_tokens:
-            return User(self.api_tokens[token])
+            return User(self.api_tokens[token], self.tokens.get(self.api_tokens[token]))
         if self.mode == "space":
             from huggingface_hub import whoami
 
@@ -134,6 +135,13 @@ class Access:
             orgs = tuple(o.get("name", "") for o in info.get("orgs") or [])
             return User(info.get("name", ""), token, orgs)
         return None
+
+    def set_token(self, name: str, token: str) -> None:
+        """Hold (or with '' forget) a login's own HF token in memory: their jobs get it, nobody else's."""
+        if token:
+            self.tokens[name] = token
+        else:
+            self.tokens.pop(name, None)
 
     # --- what they may do ----------------------------------------------------------------------------------
 

@@ -173,9 +173,10 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     overrides = dict(overrides or {})
     secrets = job_secrets(ctx, user)
     # A shared app pushes with the visitor's own token only (a Space sign-in), never the machine's.
-    if overrides.get("push_to_hub") and (ctx.access.mode == "login" or ctx.access.shared and not secrets):
+    if overrides.get("push_to_hub") and ctx.access.shared and not secrets:
         return refuse("push_to_hub needs your own Hugging Face token, and this shared app has none of yours (sign "
-                      "in with Hugging Face on a Space); download the model from the Jobs tab and push it yourself")
+                      "in with Hugging Face on a Space, or give yours with set_hf_token); download the model from the "
+                      "Jobs tab and push it yourself")
     here = (in_process or inprocess.on_zerogpu()) and not dry_run
     if here and ctx.access.shared and overrides.get("push_to_hub"):  # the app's environment is no visitor's
         return refuse("push_to_hub is off for runs in the app's own process (ZeroGPU): download the model from the "
@@ -215,11 +216,27 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
 
 
 def job_secrets(ctx: AppContext, user: User | None) -> dict[str, str]:
-    """What a job of this caller gets in its environment: on a Space, the visitor's own OAuth token only (never
-    the Space owner's); elsewhere this machine's HF_TOKEN, as the CLI passes it. Held in the worker's memory only."""
-    if ctx.access.mode == "space":
+    """What a job of this caller gets in its environment. A shared app (logins or a Space): the caller's own token only
+    (a Space's OAuth token, or the one a login gave with `set_hf_token`), never the owner's environment. The open
+    local app: this machine's HF_TOKEN, as the CLI passes it. Held in the worker's memory only."""
+    if ctx.access.shared:
         return {"HF_TOKEN": user.token} if user is not None and user.token else {}
     return own_secrets()
+
+
+def set_token(ctx: AppContext, user: User | None, token: str) -> dict[str, Any]:
+    """A login's own Hugging Face token for their jobs (and push_to_hub), held in this app's memory only; '' forgets
+    it. Only in login mode: a Space has the visitor's sign-in, the local app the machine's environment."""
+    user = ctx.signed_in(user)
+    if ctx.access.mode != "login":
+        raise ActionError("set_hf_token is for apps with --auth logins; a Space uses your Hugging Face sign-in and "
+                          "the local app this machine's HF_TOKEN")
+    token = (token or "").strip()
+    if token and (len(token) > 256 or not token.isascii() or any(c.isspace() for c in token)):
+        raise ActionError("that is not a Hugging Face token (hf_...); copy it from huggingface.co/settings/tokens")
+    ctx.access.set_token(user.name, token)
+    return {"ok": True, "message": "your token is held in this app's memory for your own jobs only, never written"
+            if token else "your token is forgotten; your next jobs run without one"}
 
 
 def _base_model(ctx: AppContext, user: User, profile: str, overrides: dict[str, Any],

@@ -89,8 +89,13 @@ def register(ctx: AppContext) -> None:
         """Queue a failed or cancelled job of yours again from the start."""
         return _call(manage.retry_job, ctx, user(request), job_id)
 
+    def set_hf_token(token: str, request: gr.Request = None) -> dict:
+        """(Logins) Your own Hugging Face token for your jobs and push_to_hub, held in memory only; '' forgets it.
+        Jobs never get the app owner's token."""
+        return _call(actions.set_token, ctx, user(request), token)
+
     for fn in (validate, start_job, list_jobs, job_status, job_events, job_logs, cancel_job, resume_job, download,
-               delete_job, duplicate_job, retry_job):
+               delete_job, duplicate_job, retry_job, set_hf_token):
         gr.api(fn, api_name=fn.__name__, concurrency_id="api", concurrency_limit=4)
 
 

@@ -362,7 +362,8 @@ def test_a_space_job_gets_its_submitters_token_never_the_machines(tmp_path, monk
     local = AppContext(tmp_path, Access.from_settings(tmp_path, space=False))
     assert job_secrets(local, User(""))["HF_TOKEN"] == "hf_machine_owner"  # the CLI's rule on one's own machine
     logins = AppContext(tmp_path, Access.from_settings(tmp_path, space=False, auth=["a:b"]))
-    refused = run_request(logins, User("a"), str(tmp_path), "TinyFluxLORA", overrides={"push_to_hub": True})
+    refused = run_request(logins, User("a"), str(logins.uploads(User("a"))), "TinyFluxLORA",
+                          overrides={"push_to_hub": True})
     assert refused.errors[0].startswith("push_to_hub needs your own Hugging Face token")
 
 
