@@ -66,6 +66,8 @@ _ADDED = [
     ("in_process", "INTEGER NOT NULL DEFAULT 0"),  # trains inside process `pid` (a notebook, a ZeroGPU app)
 ]
 
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER: every job id is at most this
+
 
 @dataclass
 class Job:
@@ -176,7 +178,9 @@ class JobStore:
     # --- reading ---------------------------------------------------------------------------------------------
 
     def get(self, job_id: int) -> Job | None:
-        """The job with this id, or None."""
+        """The job with this id, or None (also for an id no SQLite integer can hold: such a job cannot exist)."""
+        if not 0 < int(job_id) <= MAX_ID:
+            return None
         row = self.conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
         return _row_to_job(row) if row else None
 

@@ -112,9 +112,9 @@ class AppContext:
         if job_id is None or str(job_id).strip() == "":
             raise ActionError("select a job first (give its job id)")
         try:
-            number = int(float(job_id))
-        except ValueError:
-            raise ActionError(f"job id {job_id!r} is not a number") from None
+            number = int(job_id) if isinstance(job_id, int) else int(float(job_id))
+        except (ValueError, OverflowError):
+            raise ActionError(f"job id {str(job_id)[:40]!r} is not a number") from None
         store = jobs.JobStore(self.root)
         try:
             job = store.get(number)
@@ -304,7 +304,7 @@ def job_events(ctx: AppContext, user: User | None, job_id: Any, offset: int = 0)
     """The job's events since `offset` (0: its first), and the offset to pass next time."""
     job = ctx.job(user, job_id)
     tailer = job_tailer(job)
-    tailer.offset = max(tailer.offset, int(offset or 0))
+    tailer.offset = max(tailer.offset, min(int(offset or 0), 2**62))  # past the end: nothing new, not an error
     events = poll_events(tailer) if job.pid is not None or job.status != "queued" else []
     return {"job_id": job.id, "events": events, "offset": tailer.offset}
 
