@@ -70,6 +70,9 @@ class CommonConfig(BaseModel):
     max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0, le=1e4)
     mixed_precision: Literal["no", "fp16", "bf16"] = _f(
         "bf16", "Mixed precision", "Falls back to 'no' on a CPU without bf16 support.")
+    cpu_threads: int = _f(0, "CPU threads", "torch threads on a CPU; 0: this job's share of the cores (the cores it "
+                          "may use / the jobs its queue runs at once, at most the idle ones); OMP_NUM_THREADS also "
+                          "sets it.", ge=0, le=1024)
     log_every: int = _f(1, "Log every", "Write a step event every N optimizer steps.", "logging_steps", ge=1)
     checkpoint_every: int = _f(0, "Checkpoint every", "Save a resumable checkpoint every N steps (0: only when "
                                "stopped or cancelled).", ge=0)

@@ -31,6 +31,7 @@ from autotrain_gradio.events import (
 )
 from autotrain_gradio.tasks import get_task, load_config
 from autotrain_gradio.tasks.common import GRANT_ENDED, RunContext, describe_error
+from autotrain_gradio.threads import use_cpu_threads
 from autotrain_gradio.workspace import run_paths
 
 CANCELLED_BEFORE = "cancelled before training (nothing to keep); resume starts it from step 0"
@@ -83,7 +84,11 @@ def run(ctx: RunContext, where: str = "") -> int:
             from autotrain_gradio.tracking import open_tracker
 
             events.tracker = open_tracker(cfg.log_to, cfg.name, paths.log_dir, cfg.model_dump(mode="json"))
-        outputs = get_task(cfg.task).load_train()(cfg, ctx) or {}
+        train = get_task(cfg.task).load_train()  # torch starts here, with the threads `use_cpu_threads` chose
+        if "torch" in sys.modules:
+            events.emit("log", level="info", message=f"torch threads {sys.modules['torch'].get_num_threads()} "
+                        f"({ctx.extra.get('threads', 'as set')})")
+        outputs = train(cfg, ctx) or {}
     except StopAfterExport:
         ctx.extra["outputs"] = ctx.extra["exported"]
         events.emit("log", level="info", message="stopped during the final samples; the model was already written")
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    ctx.extra["threads"], _ = use_cpu_threads(ctx.cfg.cpu_threads)  # before torch starts its pools
     signal.signal(signal.SIGTERM, stop_handler(ctx))
     signal.signal(signal.SIGINT, stop_handler(ctx))
     return run(ctx)
@@ -151,10 +157,12 @@ def run_in_process(config_path: str, *, resume: bool = False,
     previous = signal.getsignal(signal.SIGINT) if in_main else None
     if in_main:
         signal.signal(signal.SIGINT, stop_handler(ctx))
+    ctx.extra["threads"], restore_threads = use_cpu_threads(ctx.cfg.cpu_threads)
     reset_accelerate()
     try:
         return run(ctx, where=" (in-process)"), ctx
     finally:
+        restore_threads()
         reset_accelerate()
         if in_main:
             signal.signal(signal.SIGINT, previous)

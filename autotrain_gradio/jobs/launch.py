@@ -22,6 +22,7 @@ from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR, signal_group
 from autotrain_gradio.jobs.runs import file_size, poll_events
 from autotrain_gradio.jobs.secrets import SECRET_VARS
 from autotrain_gradio.tasks import load_config
+from autotrain_gradio.threads import JOBS_VAR
 from autotrain_gradio.workspace import run_paths
 
 # A multi-process run's launcher (torchrun / accelerate launch) gets the cancel's SIGTERM, passes it to the ranks
@@ -45,10 +46,12 @@ def trainer_command(config_path: str | Path, *, num_processes: int = 1, resume: 
 
 
 def trainer_env(gpu_ids: list[int] | None, *, secrets: dict[str, str] | None = None,
-                launch_key: str | None = None) -> dict[str, str]:
+                launch_key: str | None = None, jobs_at_once: int = 1) -> dict[str, str]:
     """The environment for a trainer: ours, with CUDA_VISIBLE_DEVICES narrowed to its GPUs when it has some.
-    With `secrets` (a queued job: its submitter's), our own tokens are dropped and only those go in."""
+    With `secrets` (a queued job: its submitter's), our own tokens are dropped and only those go in.
+    `jobs_at_once` (the queue's limit) sizes its CPU threads (threads.py)."""
     env = dict(os.environ)
+    env[JOBS_VAR] = str(max(1, jobs_at_once))
     env.setdefault("PYTHONUNBUFFERED", "1")  # train.log shows lines as they happen
     env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] = str(RANK_SHUTDOWN_TIMEOUT_S)
     if secrets is not None:
@@ -67,16 +70,17 @@ def trainer_env(gpu_ids: list[int] | None, *, secrets: dict[str, str] | None = N
 
 def spawn(config_path: str | Path, log_path: str | Path, *, gpu_ids: list[int] | None = None,
           resume: bool = False, secrets: dict[str, str] | None = None,
-          launch_key: str | None = None) -> subprocess.Popen:
+          launch_key: str | None = None, jobs_at_once: int = 1) -> subprocess.Popen:
     """Start a trainer in a new session (its own process group) with stdout+stderr appended to log_path; see
-    `trainer_env` for `secrets` and `launch_key`."""
+    `trainer_env` for `secrets`, `launch_key` and `jobs_at_once`."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             trainer_command(config_path, num_processes=max(1, len(gpu_ids or [])), resume=resume),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=trainer_env(gpu_ids, secrets=secrets, launch_key=launch_key), start_new_session=True,
+            env=trainer_env(gpu_ids, secrets=secrets, launch_key=launch_key, jobs_at_once=jobs_at_once),
+            start_new_session=True,
         )
 
 

@@ -247,7 +247,7 @@ class Worker:
             return
         try:
             proc = spawn(job.config_path, job.log_path, gpu_ids=job.assigned_gpus or None, resume=job.resume,
-                         secrets=secrets, launch_key=job.launch_key)
+                         secrets=secrets, launch_key=job.launch_key, jobs_at_once=job.max_concurrent)
         except OSError as err:
             self.store.finish(job.id, "failed", error=f"could not start the trainer: {err}")
             self.log(f"job {job.id} failed to start: {err}")

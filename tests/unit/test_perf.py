@@ -72,3 +72,45 @@ def test_step_events_are_buffered_but_reach_the_file_while_running_and_all_by_th
     writer.close()
     events = read_events(path)
     assert [e["type"] for e in events[-2:]] == ["eval", "step"] and events[-1]["step"] == 2001
+
+
+def _failing_config(tmp_path, **settings):
+    """A config whose trainer starts torch, logs its threads, then fails at once (no data)."""
+    from autotrain_gradio.config import save_config
+    from autotrain_gradio.tasks.text_classification.config import TextClassificationConfig
+
+    cfg = TextClassificationConfig(name="threads", base_model="tiny:bert", data_dir=str(tmp_path / "missing"),
+                                   output_dir=str(tmp_path / "output" / "threads"), **settings)
+    return save_config(cfg, tmp_path / "output" / "threads" / "config.toml")
+
+
+def _threads_line(tmp_path) -> str:
+    return next(e["message"] for e in read_events(tmp_path / "output" / "threads" / "log" / "events.jsonl")
+                if e["type"] == "log" and e["message"].startswith("torch threads"))
+
+
+def test_a_queued_trainer_takes_its_share_of_the_cores_and_omp_num_threads_wins(tmp_path, monkeypatch):
+    from autotrain_gradio.jobs.launch import spawn
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    config = _failing_config(tmp_path)
+    # A queue running more jobs at once than there are cores: each trainer takes one thread, not every core.
+    assert spawn(config, tmp_path / "train.log", jobs_at_once=64).wait(timeout=300) == 1
+    assert _threads_line(tmp_path).startswith("torch threads 1 (") and "64 job(s) at once" in _threads_line(tmp_path)
+    (tmp_path / "output" / "threads" / "log" / "events.jsonl").unlink()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert spawn(config, tmp_path / "train.log", jobs_at_once=64).wait(timeout=300) == 1
+    assert _threads_line(tmp_path) == "torch threads 2 (OMP_NUM_THREADS)"
+
+
+def test_an_in_process_run_uses_its_setting_and_gives_the_callers_threads_back(tmp_path):
+    import torch
+
+    from autotrain_gradio.train import run_in_process
+
+    before = torch.get_num_threads()
+    want = 1 if before > 1 else 2
+    code, _ = run_in_process(str(_failing_config(tmp_path, cpu_threads=want)))
+    assert code == 1
+    assert _threads_line(tmp_path) == f"torch threads {want} (cpu_threads setting)"
+    assert torch.get_num_threads() == before

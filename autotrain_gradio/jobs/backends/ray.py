@@ -27,6 +27,7 @@ from autotrain_gradio.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
 from autotrain_gradio.jobs.backends import BackendError
 from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR
 from autotrain_gradio.jobs.store import Job
+from autotrain_gradio.threads import JOBS_VAR
 
 INSTALL = 'pip install -e ".[ray]"  (or: pip install "ray[default]")'
 # Not secrets: what makes a trainer behave the same on the cluster as here (offline mode, the tiny-model cache).
@@ -65,7 +66,7 @@ def submission(job: Job, secrets: dict[str, str], submission_id: str) -> dict:
     num_gpus = int(job.options.get("num_gpus", 0))
     env = {k: os.environ[k] for k in FORWARD_VARS if k in os.environ}
     env.update(secrets)
-    env.update({"PYTHONUNBUFFERED": "1", LAUNCH_KEY_VAR: job.launch_key or "",
+    env.update({"PYTHONUNBUFFERED": "1", LAUNCH_KEY_VAR: job.launch_key or "", JOBS_VAR: str(job.max_concurrent),
                 # Ray SIGTERMs the entrypoint on stop_job and SIGKILLs it after this many seconds.
                 "RAY_JOB_STOP_WAIT_TIME_S": str(int(job.kill_grace))})
     if not job.options.get("shared_fs", True):
