@@ -128,6 +128,16 @@ class AppContext:
 # --- validate and start --------------------------------------------------------------------------------------
 
 
+def held_bytes(ctx: AppContext, user: User) -> int:
+    """Everything a user of a shared app holds: their uploads, prepared copies (input/) and runs (output/)."""
+    folders = [ctx.uploads(user)]
+    for area in ("input", "output"):
+        if (ctx.root / area).is_dir():
+            folders += [f for f in (ctx.root / area).iterdir() if f.name.startswith(f"{user.folder}--")]
+    folders += [Path(j.output_dir) for j in ctx.visible_jobs(user)]  # runs named before the per-user prefix
+    return sum(folder_bytes(f) for f in {f.resolve() for f in folders} if f.is_dir())
+
+
 def quota_error(ctx: AppContext, user: User) -> str | None:
     if not ctx.access.shared:
         return None
@@ -136,8 +146,7 @@ def quota_error(ctx: AppContext, user: User) -> str | None:
     if len(active) >= ctx.access.max_jobs:
         return (f"you already have {len(active)} jobs queued or running (the limit is {ctx.access.max_jobs}); "
                 "wait for one to finish or cancel one")
-    used = folder_bytes(ctx.uploads(user)) if ctx.uploads(user).is_dir() else 0
-    used += sum(folder_bytes(Path(j.output_dir)) for j in mine if Path(j.output_dir).is_dir())
+    used = held_bytes(ctx, user)
     if used >= ctx.access.max_disk_bytes:
         return (f"your uploads and runs use {used / 1024**3:.1f} GB of the {ctx.access.max_disk_bytes / 1024**3:.1f}"
                 " GB allowed; delete a job or old uploads first")

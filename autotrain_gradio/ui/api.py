@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 from gradio.data_classes import FileData
 from pydantic import BaseModel, Field
 
-from autotrain_gradio.ui import actions, manage
+from autotrain_gradio.ui import actions, manage, uploads
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
 
@@ -94,8 +94,16 @@ def register(ctx: AppContext) -> None:
         Jobs never get the app owner's token."""
         return _call(actions.set_token, ctx, user(request), token)
 
+    def list_uploads(request: gr.Request = None) -> list[str]:
+        """Your uploads' names, oldest first."""
+        return _call(uploads.list_uploads, ctx, user(request))
+
+    def delete_upload(name: str, request: gr.Request = None) -> dict:
+        """Delete one of your uploads (its name, or the dataset path upload_dataset returned)."""
+        return _call(uploads.delete_upload, ctx, user(request), name)
+
     for fn in (validate, start_job, list_jobs, job_status, job_events, job_logs, cancel_job, resume_job, download,
-               delete_job, duplicate_job, retry_job, set_hf_token):
+               delete_job, duplicate_job, retry_job, set_hf_token, list_uploads, delete_upload):
         gr.api(fn, api_name=fn.__name__, concurrency_id="api", concurrency_limit=4)
 
 

@@ -25,7 +25,7 @@ from autotrain_gradio.ui import columns
 from autotrain_gradio.ui.actions import ActionError, AppContext, run_request
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
 from autotrain_gradio.ui.manage import save_profile
-from autotrain_gradio.ui.uploads import ACCEPTED, save_upload
+from autotrain_gradio.ui.uploads import ACCEPTED, delete_upload, save_upload
 
 DEFAULT_PROFILE = "TinyFluxLORA"  # runs anywhere (CPU, no download), so the first click works
 
@@ -113,6 +113,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
                                                   "sub-folders for a classifier)")
             upload = gr.File(label="Upload images, captions, a table (CSV/JSONL/Parquet) or a .zip of them",
                              file_count="multiple", file_types=ACCEPTED, elem_id="dataset-upload", height=120)
+            remove_upload = gr.Button("Delete upload", size="sm", elem_id="delete-upload",
+                                      visible=ctx.access.shared)  # the upload in the dataset box, yours only
         with gr.Column(scale=2):
             with gr.Row():
                 profile = gr.Dropdown(choices=sorted(profiles), value=chosen, label="Profile", elem_id="profile",
@@ -178,6 +180,13 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         return {dataset_path: str(folder), upload: None,
                 report: f"<p>📁 Uploaded into uploads/{html.escape(str(shown))}</p>"}
 
+    def on_delete_upload(path: str, request: gr.Request) -> dict:
+        try:
+            done = delete_upload(ctx, ctx.access.user_of(request), path)
+        except ActionError as err:
+            return {report: _error_html(str(err))}
+        return {report: f"<p>🗑️ {html.escape(done['message'])}</p>", dataset_path: ""}
+
     def run(data: dict, dry_run: bool, request: gr.Request) -> dict:
         user = ctx.access.user_of(request)
         try:
@@ -232,6 +241,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     table_outputs = [panel.rows, panel.note, *panel.all_dropdowns]
     upload.upload(on_upload, [upload, dataset_name], [dataset_path, report, upload], concurrency_id="dataset",
                   api_name="upload_dataset").then(show_table, dataset_path, table_outputs, api_visibility="private")
+    remove_upload.click(on_delete_upload, dataset_path, [report, dataset_path], api_visibility="private")
     gr.on([dataset_path.blur, dataset_path.submit], show_table, dataset_path, table_outputs,
           api_visibility="private")
     # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
