@@ -1,7 +1,8 @@
 """Every training parameter, declared once.
 
-`CommonConfig` holds what every task shares; each task's own model (`tasks/<task>/config.py`) extends it, and
-`autotrain_gradio.tasks` builds the `TrainConfig` union discriminated by `task` from the one task list. The CLI
+`RunConfig` holds what every run has (name, paths, seed, Hub, logging); `CommonConfig` adds the optimisation that
+every task trained by optimizer steps shares. Each task's own model (`tasks/<task>/config.py`) extends one of them,
+and `autotrain_gradio.tasks` builds the `TrainConfig` union discriminated by `task` from the one task list. The CLI
 (`--set key=value`), the UI form, profiles, the Python API and `config.toml` are all validated by those models.
 This module imports nothing of ours and no torch.
 """
@@ -39,8 +40,8 @@ def setting(default: Any, title: str, description: str, autotrain: str = "", **b
 _f = setting
 
 
-class CommonConfig(BaseModel):
-    """What every task shares: names, paths, optimisation, checkpoints."""
+class RunConfig(BaseModel):
+    """What every run has, whatever it trains: its name, paths, seed, the Hub and logging."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
                               validate_by_name=True, validate_by_alias=True)
@@ -52,32 +53,9 @@ class CommonConfig(BaseModel):
     data_dir: str = _f("", "Data folder", "Prepared dataset folder (input/<name>).", "data_path")
     output_dir: str = _f("", "Output folder", "Run folder (output/<name>): model/, log/, samples/, checkpoints/.")
     seed: int = _f(42, "Seed", "Random seed for data order, noise and sampling.", ge=0, le=2**32 - 1)
-    epochs: int = _f(1, "Epochs", "Passes over the (repeated) dataset; ignored when max_steps > 0.", ge=1, le=10_000)
-    max_steps: int = _f(0, "Max steps", "Total optimizer steps; 0 derives them from epochs.", ge=0, le=10_000_000)
-    batch_size: int = _f(1, "Batch size", "Images per step per process.", ge=1, le=1024)
-    gradient_accumulation: int = _f(1, "Gradient accumulation", "Micro-batches summed per optimizer step.",
-                                    ge=1, le=1024)
-    learning_rate: float = _f(1e-4, "Learning rate", "Peak learning rate.", "lr", gt=0, le=1.0)
-    lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = _f(
-        "constant_with_warmup", "LR schedule", "Schedule after warmup.", "scheduler")
-    warmup_ratio: float = _f(0.0, "Warmup ratio", "Fraction of steps spent warming up (used when warmup_steps=0).",
-                             ge=0.0, le=0.5)
-    warmup_steps: int = _f(0, "Warmup steps", "Warmup steps; overrides warmup_ratio when > 0.", ge=0)
-    optimizer: Literal["adamw", "adamw_fused", "adamw_foreach", "adamw_loop", "adamw8bit", "adafactor", "prodigy"] = _f(
-        "adamw", "Optimizer", "adamw: the library's own default AdamW (fused on transformers 5); adamw_fused / "
-        "_foreach / _loop pick one torch implementation; adamw8bit needs bitsandbytes, prodigy needs prodigyopt.")
-    weight_decay: float = _f(0.01, "Weight decay", "Decoupled weight decay.", ge=0.0, le=1.0)
-    max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0, le=1e4)
-    mixed_precision: Literal["no", "fp16", "bf16"] = _f(
-        "bf16", "Mixed precision", "Falls back to 'no' on a CPU without bf16 support.")
     cpu_threads: int = _f(0, "CPU threads", "torch threads on a CPU; 0: this job's share of the cores (the cores it "
                           "may use / the jobs its queue runs at once, at most the idle ones); OMP_NUM_THREADS also "
                           "sets it.", ge=0, le=1024)
-    log_every: int = _f(1, "Log every", "Write a step event every N optimizer steps.", "logging_steps", ge=1)
-    checkpoint_every: int = _f(0, "Checkpoint every", "Save a resumable checkpoint every N steps (0: only when "
-                               "stopped or cancelled).", ge=0)
-    keep_checkpoints: int = _f(2, "Keep checkpoints", "How many recent checkpoints to keep.", "save_total_limit",
-                               ge=1, le=100)
     push_to_hub: bool = _f(False, "Push to Hub", "Upload the result; the token comes from HF_TOKEN only.")
     hub_repo_id: str = _f("", "Hub repo id", "user/repo to push to (defaults to the run name).")
     log_to: Literal["none", "tensorboard", "trackio", "wandb"] = _f(
@@ -110,6 +88,35 @@ class CommonConfig(BaseModel):
             if isinstance(value, str | int | None) and not isinstance(value, bool) and value in table:
                 out[key] = table[value]
         return out
+
+
+class CommonConfig(RunConfig):
+    """What every task that trains by optimizer steps adds: optimisation, precision, checkpoints. (Tabular and
+    captioning stand on `RunConfig`: these settings mean nothing to them.)"""
+
+    epochs: int = _f(1, "Epochs", "Passes over the (repeated) dataset; ignored when max_steps > 0.", ge=1, le=10_000)
+    max_steps: int = _f(0, "Max steps", "Total optimizer steps; 0 derives them from epochs.", ge=0, le=10_000_000)
+    batch_size: int = _f(1, "Batch size", "Images per step per process.", ge=1, le=1024)
+    gradient_accumulation: int = _f(1, "Gradient accumulation", "Micro-batches summed per optimizer step.",
+                                    ge=1, le=1024)
+    learning_rate: float = _f(1e-4, "Learning rate", "Peak learning rate.", "lr", gt=0, le=1.0)
+    lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = _f(
+        "constant_with_warmup", "LR schedule", "Schedule after warmup.", "scheduler")
+    warmup_ratio: float = _f(0.0, "Warmup ratio", "Fraction of steps spent warming up (used when warmup_steps=0).",
+                             ge=0.0, le=0.5)
+    warmup_steps: int = _f(0, "Warmup steps", "Warmup steps; overrides warmup_ratio when > 0.", ge=0)
+    optimizer: Literal["adamw", "adamw_fused", "adamw_foreach", "adamw_loop", "adamw8bit", "adafactor", "prodigy"] = _f(
+        "adamw", "Optimizer", "adamw: the library's own default AdamW (fused on transformers 5); adamw_fused / "
+        "_foreach / _loop pick one torch implementation; adamw8bit needs bitsandbytes, prodigy needs prodigyopt.")
+    weight_decay: float = _f(0.01, "Weight decay", "Decoupled weight decay.", ge=0.0, le=1.0)
+    max_grad_norm: float = _f(1.0, "Max grad norm", "Gradient clipping; 0 disables it.", ge=0.0, le=1e4)
+    mixed_precision: Literal["no", "fp16", "bf16"] = _f(
+        "bf16", "Mixed precision", "Falls back to 'no' on a CPU without bf16 support.")
+    log_every: int = _f(1, "Log every", "Write a step event every N optimizer steps.", "logging_steps", ge=1)
+    checkpoint_every: int = _f(0, "Checkpoint every", "Save a resumable checkpoint every N steps (0: only when "
+                               "stopped or cancelled).", ge=0)
+    keep_checkpoints: int = _f(2, "Keep checkpoints", "How many recent checkpoints to keep.", "save_total_limit",
+                               ge=1, le=100)
 
 
 # AutoTrain Advanced's values -> ours, per field (its parameter names are the fields' `autotrain` aliases).
@@ -154,11 +161,11 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_toml(cfg: CommonConfig) -> str:
+def to_toml(cfg: RunConfig) -> str:
     return tomli_w.dumps(cfg.model_dump(mode="json"))
 
 
-def save_config(cfg: CommonConfig, path: str | Path) -> Path:
+def save_config(cfg: RunConfig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -185,7 +192,7 @@ def read_toml(path: str | Path, label: str, allowed: set[str] | None = None) -> 
     return data
 
 
-def config_digest(cfg: CommonConfig) -> str:
+def config_digest(cfg: RunConfig) -> str:
     """Short stable hash of every setting; written into the start event and the LoRA metadata."""
     blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import CommonConfig, ConfigError, merge, read_toml
+from autotrain_gradio.config import ConfigError, RunConfig, merge, read_toml
 from autotrain_gradio.tasks import TASKS, canonical, config_from_dict
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"  # package data (pyproject: package-data)
@@ -38,7 +38,7 @@ class Profile:
     sample_prompts: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, *layers: dict[str, Any]) -> CommonConfig:
+    def build(self, *layers: dict[str, Any]) -> RunConfig:
         """Model defaults < profile < each later layer; validated into the task's config model."""
         base = {"task": self.task, **({"sample_prompts": self.sample_prompts} if self.sample_prompts else {})}
         layers = tuple(canonical(self.task, layer) for layer in (self.config, *layers))  # AutoTrain's names too

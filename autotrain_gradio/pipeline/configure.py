@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import CommonConfig, save_config
+from autotrain_gradio.config import RunConfig, save_config
 from autotrain_gradio.profiles import Profile
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.workspace import RunPaths
 
 
-def build_config(profile: Profile, paths: RunPaths, *layers: dict[str, Any]) -> CommonConfig:
+def build_config(profile: Profile, paths: RunPaths, *layers: dict[str, Any]) -> RunConfig:
     """The run's validated config. Diffusion runs default the trigger word to the dataset name and fill
     `{trigger}` in the sample prompts."""
     run = {"name": paths.name, "data_dir": str(paths.input_dir), "output_dir": str(paths.output_dir)}
@@ -28,7 +28,7 @@ def build_config(profile: Profile, paths: RunPaths, *layers: dict[str, Any]) -> 
     return cfg
 
 
-def write_run_folder(cfg: CommonConfig, paths: RunPaths) -> Path:
+def write_run_folder(cfg: RunConfig, paths: RunPaths) -> Path:
     """config.toml, sample_prompts.txt (diffusion) and model/ log/ samples/ in output/<name>."""
     for folder in (paths.model_dir, paths.log_dir, paths.samples_dir):
         folder.mkdir(parents=True, exist_ok=True)

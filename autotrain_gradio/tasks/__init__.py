@@ -20,7 +20,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from autotrain_gradio.config import CommonConfig, ConfigError, autotrain_names, read_toml, tomllib
+from autotrain_gradio.config import ConfigError, RunConfig, autotrain_names, read_toml, tomllib
 from autotrain_gradio.tasks.captioning.config import CaptioningConfig
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
@@ -53,7 +53,7 @@ class Task:
 
     name: str
     title: str
-    config: type[CommonConfig]
+    config: type[RunConfig]
     data_format: str  # image-captions | class-folders | table | image-table
     train: str  # "module:function" of the torch side, imported only by the trainer process
     data: str = ""  # table formats: "module:load", the torch-free reader validate and the trainer share
@@ -162,7 +162,7 @@ def missing_install(task: str) -> str | None:
     return f"pip install 'autotrain-gradio[{','.join(extras)}]'" if extras else None
 
 
-MODELS: dict[str, type[CommonConfig]] = {name: task.config for name, task in TASKS.items()}
+MODELS: dict[str, type[RunConfig]] = {name: task.config for name, task in TASKS.items()}
 TrainConfig = Annotated[Union[tuple(MODELS.values())], Field(discriminator="task")]  # noqa: UP007 - built at runtime
 _ADAPTER: TypeAdapter = TypeAdapter(TrainConfig)
 _TEXT_KEYS = {k for m in MODELS.values() for k, f in m.model_fields.items() if f.annotation is str}
@@ -223,7 +223,7 @@ def canonical(task: str, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_from_dict(data: dict[str, Any]) -> CommonConfig:
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Validate a plain dict into the right config class. AutoTrain's parameter names are taken (see `canonical`);
     unknown keys get a did-you-mean hint."""
     task = data.get("task")
@@ -245,7 +245,7 @@ def config_from_dict(data: dict[str, Any]) -> CommonConfig:
         raise ConfigError(_explain(err)) from None
 
 
-def load_config(path: str | Path) -> CommonConfig:
+def load_config(path: str | Path) -> RunConfig:
     return config_from_dict(read_toml(path, "config"))
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.config import RunConfig
 from autotrain_gradio.events import EventWriter, NullWriter, scrub
 from autotrain_gradio.workspace import RunPaths, is_hub_id
 
@@ -24,7 +24,7 @@ class RunContext:
     reason; loops only read `ctx.stop_requested`. The trainer then saves a checkpoint and returns; the harness writes
     `end: cancelled`. In-process callers get the trained objects from `extra` ("model", "processor")."""
 
-    cfg: CommonConfig
+    cfg: RunConfig
     paths: RunPaths
     events: EventWriter | NullWriter
     resume: bool = False
@@ -105,7 +105,7 @@ class PushError(RuntimeError):
     """Uploading to the Hub is not possible; the message says what to do."""
 
 
-def push_to_hub(cfg: CommonConfig, model_dir: Path) -> str:
+def push_to_hub(cfg: RunConfig, model_dir: Path) -> str:
     """Upload model_dir to cfg.hub_repo_id (default: <user>/<cfg.name>) as a private model repo; returns its URL.
 
     The token comes from the environment variable HF_TOKEN only (the UI passes it to the trainer process that

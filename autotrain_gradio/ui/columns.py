@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from autotrain_gradio.auth import User
-from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.config import RunConfig
 from autotrain_gradio.tasks import TASKS
 from autotrain_gradio.tasks.formats import DataError, is_table_source, read_table
 from autotrain_gradio.ui.actions import AppContext
@@ -65,7 +65,7 @@ class ColumnPanel:
                 out[key] = list(value) if key.endswith("_columns") else value
         return out
 
-    def for_profile(self, task: str, cfg: CommonConfig) -> dict:
+    def for_profile(self, task: str, cfg: RunConfig) -> dict:
         """Updates when a profile is chosen: its task's group shown, with the profile's column names."""
         updates: dict = {group: gr.Group(visible=t == task) for t, group in self.groups.items()}
         updates[self.box] = gr.Accordion(visible=bool(column_keys(task)))
@@ -86,7 +86,7 @@ class ColumnPanel:
         return {dd: gr.Dropdown(choices=columns) for group in self.dropdowns.values() for dd in group.values()}
 
 
-def build(chosen_task: str, cfg: CommonConfig | None) -> ColumnPanel:
+def build(chosen_task: str, cfg: RunConfig | None) -> ColumnPanel:
     """Render the panel in the current Blocks context (hidden until a task with a column mapping is chosen)."""
     groups: dict[str, gr.Group] = {}
     dropdowns: dict[str, dict[str, gr.Dropdown]] = {}

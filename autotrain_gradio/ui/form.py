@@ -15,12 +15,13 @@ import annotated_types as at
 import gradio as gr
 from pydantic.fields import FieldInfo
 
-from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.config import RunConfig
 from autotrain_gradio.tasks import MODELS, TASKS
 
 # Set by the pipeline for each run, never by hand.
 COMPUTED = ("name", "data_dir", "output_dir", "task")
-GROUP_TITLES = {"CommonConfig": "Training", "DiffusionConfig": "Diffusion", "DiffusionLoraConfig": "LoRA",
+GROUP_TITLES = {"RunConfig": "Run", "CommonConfig": "Training", "AdapterConfig": "LoRA / quantization",
+                "LanguageModelConfig": "Memory", "DiffusionConfig": "Diffusion", "DiffusionLoraConfig": "LoRA",
                 "DiffusionFullConfig": "Full fine-tune", "TrainerConfig": "Evaluation"}
 
 
@@ -36,7 +37,7 @@ def field_groups(task: str) -> list[tuple[str, list[str]]]:
     shown = form_fields(task)
     groups = []
     for cls in reversed(MODELS[task].__mro__):
-        if not (isinstance(cls, type) and issubclass(cls, CommonConfig)):
+        if not (isinstance(cls, type) and issubclass(cls, RunConfig)):
             continue
         own = [k for k in cls.__dict__.get("__annotations__", {}) if k in shown]
         if own:
@@ -104,7 +105,7 @@ def from_ui(field: FieldInfo, value: Any) -> Any:
     return value
 
 
-def build_form(task: str, cfg: CommonConfig | None = None) -> dict[str, gr.components.Component]:
+def build_form(task: str, cfg: RunConfig | None = None) -> dict[str, gr.components.Component]:
     """Render the form for a task inside the current Blocks context, one accordion per group. Returns key ->
     component. `cfg` gives the starting values (else the model defaults)."""
     fields = form_fields(task)
@@ -119,12 +120,12 @@ def build_form(task: str, cfg: CommonConfig | None = None) -> dict[str, gr.compo
     return components
 
 
-def form_values(task: str, cfg: CommonConfig) -> dict[str, Any]:
+def form_values(task: str, cfg: RunConfig) -> dict[str, Any]:
     """key -> value as the form shows it, for filling the form from a profile."""
     return {k: to_ui(f, getattr(cfg, k)) for k, f in form_fields(task).items()}
 
 
-def overrides_from_form(task: str, values: dict[str, Any], base: CommonConfig) -> dict[str, Any]:
+def overrides_from_form(task: str, values: dict[str, Any], base: RunConfig) -> dict[str, Any]:
     """The settings a user changed: every form value that differs from the profile's value. An emptied number
     field means 'keep the profile's value'. Validation is left to the config model (errors shown verbatim)."""
     fields = form_fields(task)

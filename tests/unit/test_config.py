@@ -2,7 +2,7 @@
 
 import pytest
 
-from autotrain_gradio.config import ConfigError, config_digest, save_config
+from autotrain_gradio.config import CommonConfig, ConfigError, RunConfig, config_digest, save_config
 from autotrain_gradio.tasks import MODELS, config_from_dict, load_config, parse_override
 from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
@@ -10,13 +10,27 @@ from autotrain_gradio.tasks.image_classification.config import ImageClassificati
 
 @pytest.mark.parametrize("task", sorted(MODELS))
 def test_toml_round_trip_is_exact(tmp_path, task):
-    cfg = config_from_dict({"task": task, "name": "x", "base_model": "tiny:flux", "learning_rate": 3e-5,
-                            "seed": 7})
+    optimised = {"learning_rate": 3e-5} if "learning_rate" in MODELS[task].model_fields else {}
+    cfg = config_from_dict({"task": task, "name": "x", "base_model": "tiny:flux", "seed": 7, **optimised})
     path = save_config(cfg, tmp_path / "config.toml")
     again = load_config(path)
     assert again == cfg
     assert type(again) is type(cfg)
     assert config_digest(again) == config_digest(cfg)
+
+
+@pytest.mark.parametrize("task", ["tabular", "captioning"])
+def test_tasks_without_optimizer_steps_have_no_optimiser_fields(task, capsys):
+    from autotrain_gradio.cli import main
+
+    assert not issubclass(MODELS[task], CommonConfig) and issubclass(MODELS[task], RunConfig)
+    assert main(["profiles", "--keys", task]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert {"seed", "push_to_hub", "log_to"} <= listed
+    assert not listed & {"epochs", "learning_rate", "optimizer", "lr_scheduler", "warmup_ratio", "max_grad_norm",
+                         "checkpoint_every", "keep_checkpoints", "gradient_accumulation"}
+    with pytest.raises(ConfigError, match=f"unknown setting 'learning_rate' for task {task}"):
+        config_from_dict({"task": task, "learning_rate": 1e-3})
 
 
 def test_lists_and_nested_values_survive(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from autotrain_gradio.config import CommonConfig, setting
+from autotrain_gradio.config import RunConfig, setting
 
 # What each style asks a captioner. Florence-2 takes task tokens; BLIP-style models take a text the caption continues
 # (an empty text is BLIP's unconditional caption).
@@ -15,7 +15,7 @@ STYLE_PROMPTS = {
 }
 
 
-class CaptioningConfig(CommonConfig):
+class CaptioningConfig(RunConfig):
     """A captioner loaded with AutoModelForImageTextToText + AutoProcessor (BLIP, Florence-2, ...) over the images
     of input/<name>; captions go next to the images there, never into the user's original folder."""
 

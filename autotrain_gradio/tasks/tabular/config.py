@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from autotrain_gradio.config import CommonConfig, setting
+from autotrain_gradio.config import RunConfig, setting
 from autotrain_gradio.tasks.tabular.models import MODEL_NAMES, MODELS
 
 TABULAR_TASKS = ("classification", "multi_label_classification", "regression", "multi_column_regression")
 
 
-class TabularConfig(CommonConfig):
+class TabularConfig(RunConfig):
     """A scikit-learn Pipeline (imputers, encoders, scaler, model) tuned by Optuna on a table's feature columns."""
 
     task: Literal["tabular"] = "tabular"
