@@ -11,27 +11,22 @@ from typing import Any
 
 from autotrain_gradio.config import RunConfig, save_config
 from autotrain_gradio.profiles import Profile
-from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
 from autotrain_gradio.workspace import RunPaths
 
 
 def build_config(profile: Profile, paths: RunPaths, *layers: dict[str, Any]) -> RunConfig:
-    """The run's validated config. Diffusion runs default the trigger word to the dataset name and fill
-    `{trigger}` in the sample prompts."""
+    """The run's validated config; a task that fills run-dependent settings (diffusion: the trigger word from the
+    run name) does it in its config's `for_run(name)`."""
     run = {"name": paths.name, "data_dir": str(paths.input_dir), "output_dir": str(paths.output_dir)}
     cfg = profile.build(*layers, run)
-    if isinstance(cfg, DiffusionConfig):
-        trigger = cfg.trigger_word or paths.name
-        prompts = [p.replace("{trigger}", trigger) for p in cfg.sample_prompts]
-        cfg = cfg.model_copy(update={"trigger_word": trigger, "sample_prompts": prompts})
-        type(cfg).model_validate(cfg.model_dump())  # the update bypasses validation: check it once more
-    return cfg
+    for_run = getattr(cfg, "for_run", None)
+    return for_run(paths.name) if for_run is not None else cfg
 
 
 def write_run_folder(cfg: RunConfig, paths: RunPaths) -> Path:
-    """config.toml, sample_prompts.txt (diffusion) and model/ log/ samples/ in output/<name>."""
+    """config.toml, sample_prompts.txt (tasks with sample prompts) and model/ log/ samples/ in output/<name>."""
     for folder in (paths.model_dir, paths.log_dir, paths.samples_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(cfg, DiffusionConfig):
-        paths.sample_prompts.write_text("".join(p + "\n" for p in cfg.sample_prompts), encoding="utf-8")
+    if (prompts := getattr(cfg, "sample_prompts", None)) is not None:
+        paths.sample_prompts.write_text("".join(p + "\n" for p in prompts), encoding="utf-8")
     return save_config(cfg, paths.config)

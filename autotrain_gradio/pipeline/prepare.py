@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autotrain_gradio.pipeline.validate import MANIFEST, ValidationReport
+from autotrain_gradio.pipeline.validate import MANIFEST, ValidationReport, data_size
 from autotrain_gradio.tasks.formats import write_table
 from autotrain_gradio.workspace import RunPaths
 
@@ -28,35 +28,17 @@ class PreparedDataset:
     unit: str = "images"
 
 
-def _targets(report: ValidationReport, dest: Path) -> list[tuple[Path, Path]]:
-    pairs = []
-    for item in report.images:
-        folder = dest / item.label if item.label else dest
-        pairs.append((item.path, folder / item.path.name))
-        if item.caption is not None:
-            # named exactly as the trainer looks for it (a.TXT -> a.txt)
-            pairs.append((item.caption, folder / (item.path.stem + report.caption_extension)))
-    return pairs
-
-
 def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool = False, force: bool = False,
                     dry_run: bool = False) -> PreparedDataset:
-    """Copy images (and captions, or class folders) into input/<name>; with dry_run only describe it."""
+    """Copy what the task's reader found (images with captions, class folders, metadata and its images, tables)
+    into input/<name> at the places the reader gave; with dry_run only describe it."""
     dest = paths.input_dir
     reuse = skip_copy and dest.exists()
-    table = report.data.table if report.data is not None else None
-    count = len(report.images) if table is None else len(table.train) + len(table.valid or [])
-    unit = "images" if table is None else "rows"
-    if reuse and table is not None:
+    count, unit, note = data_size(report.data)
+    if reuse:
         plan = [f"reuse {dest} (--skip-copy)"]
-    elif reuse:
-        count = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() != ".txt" and p.name != MANIFEST)
-        plan = [f"reuse {dest} ({count} files, --skip-copy)"]
-    elif table is not None:
-        plan = [f"copy {count} rows ({', '.join(sorted(table.files)) or 'train'} split) from {report.dataset_path} "
-                f"to {dest}"]
     else:
-        plan = [f"copy {count} images ({report.captioned} captions) from {report.dataset_path} to {dest}"]
+        plan = [f"copy {count} {unit}{note} from {report.dataset_path} to {dest}"]
         if dest.exists():
             plan.insert(0, f"replace {dest} (--force)")
     if force and paths.output_dir.exists():
@@ -70,18 +52,13 @@ def prepare_dataset(report: ValidationReport, paths: RunPaths, skip_copy: bool =
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             assets = getattr(report.data, "assets", None)
-            if assets:  # what the task reads, at the same relative paths (image tables: metadata + images)
+            if assets:  # what the task reads, at the places its reader gave
                 for src, rel in assets:
                     (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(src, tmp / rel)
-            elif table is not None:
-                write_table(table, tmp)
-            for src, target in _targets(report, dest):
-                target = tmp / target.relative_to(dest)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, target)
-            manifest = {"source": str(report.dataset_path.resolve()), "images": count,
-                        "captions": report.captioned, "classes": report.classes, "created": time.time()}
+            else:
+                write_table(report.data.table, tmp)
+            manifest = {"source": str(report.dataset_path.resolve()), unit: count, "created": time.time()}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -26,10 +26,10 @@ from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
 from autotrain_gradio.pipeline.request import RunRequest, make_request
-from autotrain_gradio.pipeline.validate import validate_dataset, validate_table
+from autotrain_gradio.pipeline.validate import validate_data
 from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.tasks import get_task, missing_install
-from autotrain_gradio.workspace import RunPaths, extract_zip, jobs_db, suggest_name, workspace_root
+from autotrain_gradio.workspace import RunPaths, check_name, extract_zip, jobs_db, suggest_name, workspace_root
 
 
 @dataclass
@@ -153,6 +153,11 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
     result.profile = prof.name
     name = req.dataset_name or suggest_name(req.dataset_path)
     result.name = name
+    if (problem := check_name(name)) is not None:
+        result.errors.append(problem)
+        result.exit_code = EXIT_BAD_INPUT
+        result.add("validate", False, problem)
+        return result, None, None
     paths = RunPaths(root, name)
     launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
     try:
@@ -160,19 +165,14 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
     except ConfigError as err:
         cfg = None
         config_error = str(err)
-    if task.data:  # the task's own reader checks its data: tables and image tables
-        if cfg is None:
-            result.errors.append(config_error)
-            result.exit_code = EXIT_BAD_INPUT
-            result.add("configure", False, config_error)
-            return result, None, None
-        report = validate_table(req.dataset_path, prof, task.load_data(), cfg, name, paths, min_rows=req.min_images,
-                                force=req.force, skip_copy=req.skip_copy, train_split=req.train_split,
-                                valid_split=req.valid_split or None)
-    else:
-        caption_ext = merge(prof.config, *req.layers).get("caption_extension", ".txt")
-        report = validate_dataset(req.dataset_path, prof, name, paths, min_images=req.min_images, force=req.force,
-                                  skip_copy=req.skip_copy, caption_extension=caption_ext)
+    if cfg is None:  # the reader takes the run's settings (column mapping, splits, caption extension)
+        result.errors.append(config_error)
+        result.exit_code = EXIT_BAD_INPUT
+        result.add("configure", False, config_error)
+        return result, None, None
+    report = validate_data(req.dataset_path, prof, task.load_data(), cfg, name, paths, min_items=req.min_images,
+                           force=req.force, skip_copy=req.skip_copy, train_split=req.train_split,
+                           valid_split=req.valid_split or None)
     result.warnings.extend(report.warnings)
     if req.force and not report.errors and (busy := _live_job(paths)) is not None:
         report.errors.append(f"job {busy.id} ({busy.status}) is using {paths.output_dir}; --force would delete it "
@@ -184,11 +184,6 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
         result.add("validate", False, report.errors[0])
         return result, None, report
     result.add("validate", True, report.summary())
-    if cfg is None:
-        result.errors.append(config_error)
-        result.exit_code = EXIT_BAD_INPUT
-        result.add("configure", False, config_error)
-        return result, None, report
     result.config, result.config_path, result.output_dir = cfg, paths.config, paths.output_dir
     return result, paths, report
 

@@ -56,7 +56,7 @@ class Task:
     config: type[RunConfig]
     data_format: str  # image-captions | class-folders | table | image-table
     train: str  # "module:function" of the torch side, imported only by the trainer process
-    data: str = ""  # table formats: "module:load", the torch-free reader validate and the trainer share
+    data: str = ""  # "module:load": the torch-free reader validate and the trainer share (tables, images)
     uploads: tuple[str, ...] = (".zip",)  # what the app's upload box accepts for this task
     tiny: dict[str, str] = field(default_factory=dict)  # tiny:<kind> -> "module:builder"
     predict: Predict | None = None  # what the Try it tab calls on a finished run; None: the task has no Try panel
@@ -83,17 +83,20 @@ class Task:
 _DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k in ("flux", "sdxl", "sd15")}
 
 _IMAGE_PREDICT = Predict("image", "autotrain_gradio.tasks.image_classification.predict:predict")
+_IMAGES = "autotrain_gradio.tasks.images:"  # the image-folder readers (class folders, captioned images)
 _TEXT_PREDICT = Predict("text", "autotrain_gradio.tasks.text_classification.predict:predict")
 _TABLE_UPLOADS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 
 TASKS: dict[str, Task] = {
     "diffusion-lora": Task("diffusion-lora", "Diffusion LoRA (Flux / SDXL / SD1.5)", DiffusionLoraConfig,
-                           "image-captions", "autotrain_gradio.tasks.diffusion.train:train", tiny=_DIFFUSION_TINY,
+                           "image-captions", "autotrain_gradio.tasks.diffusion.train:train",
+                           data=_IMAGES + "load_bucketed", tiny=_DIFFUSION_TINY,
                            predict=Predict("diffusion", "autotrain_gradio.tasks.diffusion.predict:predict")),
     "diffusion-full": Task("diffusion-full", "Diffusion full fine-tune", DiffusionFullConfig, "image-captions",
-                           "autotrain_gradio.tasks.diffusion.train:train"),
+                           "autotrain_gradio.tasks.diffusion.train:train", data=_IMAGES + "load_bucketed"),
     "image-classification": Task("image-classification", "Image classification", ImageClassificationConfig,
                                  "class-folders", "autotrain_gradio.tasks.image_classification.train:train",
+                                 data=_IMAGES + "load_class_folders",
                                  tiny={"vit": "autotrain_gradio.tasks.image_classification.tiny:build_vit"},
                                  predict=_IMAGE_PREDICT),
     "text-classification": Task("text-classification", "Text classification", TextClassificationConfig, "table",
@@ -141,7 +144,7 @@ TASKS: dict[str, Task] = {
                 "autotrain_gradio.tasks.vlm.train:train", data="autotrain_gradio.tasks.vlm.data:load",
                 tiny={"vlm": "autotrain_gradio.tasks.vlm.tiny:build_vlm"}),
     "captioning": Task("captioning", "Auto-captioning (BLIP, Florence-2, ...)", CaptioningConfig, "image-captions",
-                       "autotrain_gradio.tasks.captioning.train:train",
+                       "autotrain_gradio.tasks.captioning.train:train", data=_IMAGES + "load_captioned",
                        tiny={"captioner": "autotrain_gradio.tasks.captioning.tiny:build_blip"}),
 }
 

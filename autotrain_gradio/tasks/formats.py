@@ -345,26 +345,6 @@ def _short_value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def image_files(table: Table, metadata: Path, key: str, column: str) -> list[Path]:
-    """An image column of file names relative to the metadata file's folder, as AutoTrain's image tasks read it:
-    every file exists and is an image, else one line naming the rows."""
-    from autotrain_gradio.workspace import IMAGE_EXTENSIONS
-
-    require_column(table, key, column)
-    check_no_missing(table, key, column, "file name")
-    paths = [metadata.parent / str(row[column]) for row in table.rows]
-    missing = [i for i, p in enumerate(paths, 1) if not p.is_file()]
-    if missing:
-        raise DataError(f"{metadata}: {len(missing)} image file{'s' if len(missing) > 1 else ''} in "
-                        f"'{column}' not found at {rows_text(missing)} (e.g. {paths[missing[0] - 1]}); "
-                        "file names are relative to the metadata file's folder")
-    odd = [i for i, p in enumerate(paths, 1) if p.suffix.lower() not in IMAGE_EXTENSIONS]
-    if odd:
-        raise DataError(f"{metadata}: '{column}' names files that are not images at {rows_text(odd)} "
-                        f"(e.g. {paths[odd[0] - 1].name}); use {', '.join(IMAGE_EXTENSIONS)}")
-    return paths
-
-
 def check_min_rows(table: Table, minimum: int) -> None:
     if len(table) < minimum:
         raise DataError(f"{table.source} has {len(table)} rows, fewer than the minimum {minimum}; add rows or lower "

@@ -131,11 +131,30 @@ def test_single_class_folder_fails_with_a_clear_message(tmp_path):
     config = _config(tmp_path, data)
     proc = _train(config)
     assert proc.returncode == 1
-    expected = "image classification needs at least 2 class folders with images"
+    expected = f"{data} has one class (red); a classifier needs at least 2 class sub-folders with images"
     assert expected in proc.stderr
     end = read_events(config.parent / "log" / "events.jsonl")[-1]
     assert end["type"] == "end" and end["status"] == "failed"
-    assert end["error"].startswith(f"ValueError: {expected} in {data}; found 1 (red)")
+    assert end["error"].startswith(f"DataError: {expected}")
+
+
+def test_autotrain_train_and_valid_folders_pass_validate_and_train(tmp_path):
+    """AutoTrain's layout (train/<class>/, valid/<class>/): the reader validate uses is the trainer's, so the folder
+    validate accepts is the one the trainer learns from, with the given validation images."""
+    from autotrain_gradio.pipeline import run_pipeline
+
+    data = tmp_path / "pets"
+    _toy_set(data / "train", {"red": COLOURS["red"], "blue": COLOURS["blue"]}, per_class=5)
+    _toy_set(data / "valid", {"red": COLOURS["red"], "blue": COLOURS["blue"]}, per_class=2)
+    ws = tmp_path / "ws"
+    result = run_pipeline(dataset_path=data, profile="TinyImageClassification", workspace=ws, immediate=True,
+                          max_steps=2, epochs=1, quiet=True)
+    assert result, result.errors
+    assert result.phases[0].message == "14 images in 2 classes: blue (7), red (7); 4 of them from valid/ for validation"
+    assert sorted(p.name for p in (ws / "input" / "pets").iterdir()) == [".autotrain-manifest.json", "train", "valid"]
+    events = read_events(ws / "output" / "pets" / "log" / "events.jsonl")
+    assert "10 training / 4 validation images, 2 classes: blue, red" in [e.get("message") for e in events]
+    assert events[-1]["status"] == "completed" and (ws / "output" / "pets" / "model" / "config.json").is_file()
 
 
 def _train_in_process(cfg: ImageClassificationConfig, resume: bool = False) -> dict:

@@ -79,8 +79,8 @@ def test_detector_learns_where_and_which(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (lambda rows: rows[2].update(file_name="gone.png"),
-     "row 3: image 'gone.png' (file_name) not found in {root}; file names are relative to the metadata file's "
-     "folder"),
+     "1 image file in 'file_name' not found at row 3 (e.g. {root}/gone.png); file names are relative to the "
+     "metadata file's folder"),
     (lambda rows: rows[1]["objects"].update(bbox=[[10, 10, -4, 8]]),
      "row 2: box 1 [10, 10, -4, 8] has a negative or zero size (width -4, height 8); boxes are COCO [x, y, width, "
      "height] with width and height above 0"),

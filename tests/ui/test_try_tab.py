@@ -29,7 +29,7 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     shapes = make_sample_dataset(data / "shapes", count=2)
     for name, rgb in {"red": (220, 30, 30), "blue": (30, 40, 220)}.items():
         (data / "colours" / name).mkdir(parents=True)
-        for i in range(4):
+        for i in range(5):  # AutoTrain's least per class
             Image.new("RGB", (32, 32), rgb).save(data / "colours" / name / f"{i}.png")
     ids = {}
     for key, path, profile, overrides in (("lora", shapes, "TinyFluxLORA", LORA),

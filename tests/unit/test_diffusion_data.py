@@ -78,7 +78,7 @@ def test_scan_reads_captions_and_buckets(tmp_path):
 
 def test_scan_without_images_names_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no images"):
+    with pytest.raises(ValueError, match=f"dataset folder is empty: {tmp_path / 'empty'}"):  # the reader's DataError
         scan(cfg_for(tmp_path / "empty"))
 
 

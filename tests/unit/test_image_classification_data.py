@@ -1,15 +1,23 @@
-"""The image-classification data folder rules: class folders, train/valid layout, the stratified seeded split,
-the error texts, and decoding through the model's image processor."""
+"""The class-folder reader (tasks/images.py) that validate and the image-classification trainer share: class folders
+flat or AutoTrain's train/ + valid/ layout (and train_split / valid_split folder names), the stratified seeded split,
+AutoTrain's 5-images-per-class rule, the error texts, and decoding through the model's image processor."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from autotrain_gradio.tasks.formats import DataError
 from autotrain_gradio.tasks.hf_data import ImageDataset as ImageFolderDataset
-from autotrain_gradio.tasks.image_classification.data import load_folder
+from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
+from autotrain_gradio.tasks.images import load_class_folders
+
+
+def load_folder(root: Path, valid_split: float = 0.2, seed: int = 42, **splits):
+    return load_class_folders(root, ImageClassificationConfig(valid_split=valid_split, seed=seed), *splits.values())
 
 
 def _images(folder: Path, n: int, colour=(200, 10, 10)) -> None:
@@ -36,36 +44,49 @@ def test_class_folders_give_sorted_labels_and_a_stratified_seeded_split(tmp_path
     assert other_seed.valid != data.valid
 
 
-def test_split_keeps_a_training_image_per_class_and_zero_means_no_validation(tmp_path):
-    _images(tmp_path / "a", 1)
-    _images(tmp_path / "b", 2)
-    data = load_folder(tmp_path, valid_split=0.5, seed=0)
-    assert sorted(y for _, y in data.train) == [0, 1]  # 'a' keeps its only image
-    assert [y for _, y in data.valid] == [1]
+def test_zero_means_no_validation_and_a_class_needs_5_images(tmp_path):
+    _images(tmp_path / "a", 5)
+    _images(tmp_path / "b", 6)
     assert load_folder(tmp_path, valid_split=0.0).valid == []
+    _images(tmp_path / "c", 4)
+    with pytest.raises(DataError) as err:
+        load_folder(tmp_path)
+    assert str(err.value) == (f"{tmp_path}: class folder c/ (4) holds fewer than 5 images, the least a class needs "
+                              "(AutoTrain's rule); add images or remove the class")
 
 
 def test_train_and_valid_folders_are_used_as_given(tmp_path):
-    _images(tmp_path / "train" / "x", 3)
-    _images(tmp_path / "train" / "y", 3)
+    _images(tmp_path / "train" / "x", 5)
+    _images(tmp_path / "train" / "y", 5)
     _images(tmp_path / "valid" / "y", 2)
     data = load_folder(tmp_path, valid_split=0.5)
-    assert data.labels == ["x", "y"] and len(data.train) == 6
+    assert data.labels == ["x", "y"] and len(data.train) == 10
     assert [y for _, y in data.valid] == [1, 1]
+    assert data.summary() == "12 images in 2 classes: x (5), y (7); 2 of them from valid/ for validation"
+    # the prepared copy is the canonical layout whatever the folders were called
+    assert sorted(str(rel) for _, rel in data.assets)[:1] == ["train/x/0.png"]
+    assert {rel.parts[0] for _, rel in data.assets} == {"train", "valid"}
 
     _images(tmp_path / "valid" / "z", 1)
-    with pytest.raises(ValueError, match=r"valid has classes that train/ lacks: z"):
+    with pytest.raises(DataError, match=r"valid has classes that train/ lacks: z"):
         load_folder(tmp_path)
+    (tmp_path / "train").rename(tmp_path / "training")
+    (tmp_path / "valid").rename(tmp_path / "holdout")
+    with pytest.raises(DataError, match=r"has no 'nope' folder \(valid_split\)"):
+        load_folder(tmp_path, train="training", valid="nope")
+    shutil.rmtree(tmp_path / "holdout" / "z")
+    named = load_folder(tmp_path, train="training", valid="holdout")
+    assert named.valid_folder == "holdout" and len(named.valid) == 2
 
 
 def test_bad_folders_say_what_to_do(tmp_path):
-    with pytest.raises(ValueError, match="data folder not found"):
+    with pytest.raises(DataError, match="dataset path not found"):
         load_folder(tmp_path / "missing")
-    _images(tmp_path / "only", 2)
-    with pytest.raises(ValueError) as err:
+    _images(tmp_path / "only", 5)
+    with pytest.raises(DataError) as err:
         load_folder(tmp_path)
-    assert str(err.value) == (f"image classification needs at least 2 class folders with images in {tmp_path}; "
-                              "found 1 (only). Put each class's images in its own sub-folder, e.g. cats/ and dogs/")
+    assert str(err.value) == (f"{tmp_path} has one class (only); a classifier needs at least 2 class sub-folders "
+                              "with images, e.g. cats/ and dogs/")
 
 
 def test_dataset_decodes_and_resizes_with_the_model_processor(tmp_path, tiny_cache):
@@ -73,18 +94,20 @@ def test_dataset_decodes_and_resizes_with_the_model_processor(tmp_path, tiny_cac
 
     from autotrain_gradio.tiny import resolve_model
 
-    _images(tmp_path / "a", 1)
-    (tmp_path / "b").mkdir()
+    _images(tmp_path / "a", 5)
+    _images(tmp_path / "b", 4)
     (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="broken.png is not an image"):
+        load_folder(tmp_path)  # validate decodes every image
     processor = AutoImageProcessor.from_pretrained(resolve_model("tiny:vit"))
-    data = load_folder(tmp_path, valid_split=0.0)
+    data = load_class_folders(tmp_path, ImageClassificationConfig(valid_split=0.0), check=False)
     dataset = ImageFolderDataset(data.train, processor)
     item = dataset[0]
     assert item["pixel_values"].shape == (3, 32, 32) and item["labels"] == 0
     # Solid red after the processor's 0.5/0.5 normalisation: channel 0 is high, the others low.
     assert item["pixel_values"][0].mean() > 0.5 > item["pixel_values"][2].mean()
     with pytest.raises(ValueError, match="cannot decode image .*broken.png"):
-        dataset[1]
+        dataset[9]
 
 
 def test_metrics_are_accuracy_and_macro_f1_precision_recall():

@@ -76,7 +76,7 @@ def test_no_images(ws, capsys, tmp_path):
 
 
 def test_fewer_than_min_images(ws, capsys, good):
-    expect(ws, capsys, "found 4 images in", "pipeline", "run", "--dataset-path", str(good), "--profile",
+    expect(ws, capsys, f"{good} has 4 images,", "pipeline", "run", "--dataset-path", str(good), "--profile",
            "TinyFluxLORA", "--min-images", "10")
     _, text = run_cli(ws, capsys, "pipeline", "run", "--dataset-path", str(good), "--profile", "TinyFluxLORA",
                       "--min-images", "10")
@@ -216,7 +216,7 @@ def test_seed_run_pipeline_keywords_and_a_failed_result_is_falsy(ws, good, monke
         min_images=10
     )
     assert not success and success.exit_code == 2
-    assert "found 4 images" in " ".join(success.errors) and "fewer than --min-images 10" in capsys.readouterr().out
+    assert "has 4 images" in " ".join(success.errors) and "fewer than --min-images 10" in capsys.readouterr().out
     assert snapshot(ws) == before
     planned = run_pipeline(dataset_path=good, profile="TinyFluxLORA", dry_run=True, max_steps=3, quiet=True)
     assert planned and planned.config.max_steps == 3  # a keyword that is a training setting goes over the profile

@@ -71,10 +71,10 @@ def test_skip_copy_reuses_and_force_replaces(tmp_path):
 def test_classification_prepare_keeps_class_folders(tmp_path):
     ws = tmp_path / "ws"
     for cls in ("cats", "dogs"):
-        make_sample_dataset(tmp_path / "pets" / cls, count=3, size=32, captions=False)
+        make_sample_dataset(tmp_path / "pets" / cls, count=5, size=32, captions=False)
     res = run_pipeline(tmp_path / "pets", "TinyImageClassification", workspace=ws, mode="prepare", quiet=True)
     assert res.ok, res.errors
-    assert res.phases[0].message == "6 images in 2 classes: cats (3), dogs (3)"
+    assert res.phases[0].message == "10 images in 2 classes: cats (5), dogs (5)"
     assert sorted(p.name for p in (ws / "input" / "pets").iterdir() if p.is_dir()) == ["cats", "dogs"]
 
 

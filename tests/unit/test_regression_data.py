@@ -60,3 +60,18 @@ def test_image_regression_needs_a_folder(tmp_path):
     (tmp_path / "m.csv").write_text("file_name,target\na.png,1\n")
     with pytest.raises(DataError, match="image regression reads a folder of images with a metadata.jsonl"):
         load_images(tmp_path / "m.csv", ImageRegressionConfig())
+
+
+def test_autotrain_local_layout_named_splits_and_the_mapped_image_column(tmp_path):
+    """AutoTrain's local image configs map image_column: image while its metadata files say file_name; the split
+    folders may have any name (train_split / valid_split). The prepared copy is train/ + valid/ either way."""
+    _images(tmp_path / "training", 5)
+    _images(tmp_path / "holdout", 2)
+    cfg = ImageRegressionConfig(image_column="image")
+    data = load_images(tmp_path, cfg, "training", "holdout")
+    assert data.train[0] == (tmp_path / "training" / "0.png", 0.0) and len(data.valid) == 2
+    assert sorted(str(rel) for _, rel in data.assets)[:3] == ["train/0.png", "train/1.png", "train/2.png"]
+    assert {rel.parts[0] for _, rel in data.assets} == {"train", "valid"}
+    (tmp_path / "training" / "metadata.jsonl").write_text('{"file_name": "../holdout/0.png", "target": 1}\n')
+    with pytest.raises(DataError, match=r"names files outside .*training at row 1 \(e.g. ../holdout/0.png\)"):
+        load_images(tmp_path, cfg, "training")

@@ -83,6 +83,15 @@ class DiffusionConfig(CommonConfig):
                                  f"is {self.model_type}): remove {'them' if many else 'it'}")
         return self
 
+    def for_run(self, name: str) -> DiffusionConfig:
+        """This config for run `name`: the trigger word defaults to the run name and fills `{trigger}` in the
+        sample prompts."""
+        trigger = self.trigger_word or name
+        cfg = self.model_copy(update={"trigger_word": trigger,
+                                      "sample_prompts": [p.replace("{trigger}", trigger) for p in self.sample_prompts]})
+        type(cfg).model_validate(cfg.model_dump())  # the update bypasses validation: check it once more
+        return cfg
+
 
 FLUX_ONLY = ("timestep_sampling", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "max_sequence_length",
              "blocks_to_swap")

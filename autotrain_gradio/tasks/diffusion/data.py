@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 from safetensors.torch import load_file, save_file
 
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
-from autotrain_gradio.workspace import IMAGE_EXTENSIONS
+from autotrain_gradio.tasks.images import load_bucketed
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,13 @@ def with_trigger(caption: str, trigger: str) -> str:
 
 
 def scan(cfg: DiffusionConfig, side_multiple: int = 8) -> list[Item]:
-    """Every image in cfg.data_dir (recursively, sorted) with its caption file; raises if there are none.
+    """Every image in cfg.data_dir (sorted) with its caption file, read by the same reader validate used; raises
+    DataError if there are none.
     `side_multiple` is what the model needs bucket sides to divide by (VAE factor x Flux packing)."""
-    root = Path(cfg.data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder not found: {root}")
     step = math.lcm(cfg.bucket_step, side_multiple)
     items = []
-    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
-        caption_file = path.with_suffix(cfg.caption_extension)
-        caption = caption_file.read_text(encoding="utf-8") if caption_file.is_file() else ""
+    for path, caption_file in load_bucketed(cfg.data_dir, cfg, check=False).train:  # the reader validate used
+        caption = caption_file.read_text(encoding="utf-8") if caption_file is not None else ""
         data = path.read_bytes()
         with Image.open(path) as im:
             width, height = ImageOps.exif_transpose(im).size
@@ -90,8 +87,6 @@ def scan(cfg: DiffusionConfig, side_multiple: int = 8) -> list[Item]:
                 (max(bucket[0], round(width * scale)) - bucket[0]) // 2)
         items.append(Item(path, with_trigger(caption, cfg.trigger_word), hashlib.sha256(data).hexdigest(),
                           (width, height), bucket, crop))
-    if not items:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {root}")
     return items
 
 

@@ -12,7 +12,7 @@ from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_data import ImageDataset
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
-from autotrain_gradio.tasks.image_classification.data import load_folder
+from autotrain_gradio.tasks.images import load_class_folders
 from autotrain_gradio.tasks.metrics import classification_metrics
 from autotrain_gradio.tiny import resolve_model
 
@@ -27,7 +27,7 @@ print(classify("image.jpg"))
 def train(cfg: ImageClassificationConfig, ctx: RunContext) -> dict[str, Any]:
     """Train, evaluate and save an image classifier; returns {"model": path, "metrics": {...}}, or
     {"checkpoint": path} when stopped early by a signal."""
-    data = load_folder(cfg.data_dir, cfg.valid_split, cfg.seed)
+    data = load_class_folders(cfg.data_dir, cfg, check=False)  # the reader validate used, on the checked copy
     ctx.log(f"{len(data.train)} training / {len(data.valid)} validation images, {len(data.labels)} classes: "
             f"{', '.join(data.labels)}")
     source = resolve_model(cfg.base_model)

@@ -9,17 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from autotrain_gradio.tasks.formats import (
-    DataError,
-    TableData,
-    check_no_missing,
-    check_numeric,
-    image_files,
-    read_table,
-    require_column,
-    split_rows,
-)
+from autotrain_gradio.tasks.formats import TableData, check_no_missing, check_numeric, require_column, split_rows
 from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
+from autotrain_gradio.tasks.images import image_files, metadata_assets, read_metadata
 
 Sample = tuple[Path, float]  # (image file, target)
 
@@ -49,15 +41,12 @@ def load(source: str | Path, cfg: ImageRegressionConfig, train_split: str = "tra
          valid_split: str | None = None) -> ImageRegressionData:
     """Read and check the folder; raises DataError (one line) for a missing metadata file or column, an empty or
     non-numeric target, or an image file that is not there."""
-    root = Path(str(source)).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: image regression reads a folder of images with a metadata.jsonl or metadata.csv "
-                        f"('{cfg.image_column}' and '{cfg.target_column}' columns); give that folder")
-    data = read_table(root, train_split, valid_split)
+    root, data = read_metadata(source, f"image regression reads a folder of images with a metadata.jsonl or "
+                               f"metadata.csv ('{cfg.image_column}' and '{cfg.target_column}' columns)",
+                               train_split, valid_split)
     train = _samples(data.train, data.files["train"], cfg)
     valid = _samples(data.valid, data.files["valid"], cfg) if data.valid is not None else None
-    assets = [(f, f.relative_to(root)) for f in data.files.values()]
-    assets += [(p, p.relative_to(root)) for p, _ in train + (valid or [])]
+    assets = metadata_assets(root, data, [p for p, _ in train + (valid or [])])
     if valid is None:
         train, valid = split_rows(train, cfg.valid_split, cfg.seed)
     return ImageRegressionData(data, train, valid, assets)

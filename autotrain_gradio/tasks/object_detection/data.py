@@ -9,16 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autotrain_gradio.tasks.formats import (
-    DataError,
-    Table,
-    TableData,
-    check_no_missing,
-    read_table,
-    require_column,
-    split_rows,
-    structured_column,
-)
+from autotrain_gradio.tasks.formats import DataError, Table, TableData, require_column, split_rows, structured_column
+from autotrain_gradio.tasks.images import image_files, metadata_assets, read_metadata
 from autotrain_gradio.tasks.object_detection.config import ObjectDetectionConfig
 
 EXAMPLE = '{"bbox": [[10, 20, 50, 40]], "category": ["car"]}'
@@ -53,17 +45,12 @@ def _rows(table: Table, metadata: Path, cfg: ObjectDetectionConfig) -> list[tupl
     """(image, width, height, boxes, category names) per row, every box checked against its image."""
     from PIL import Image, UnidentifiedImageError
 
-    require_column(table, "image_column", cfg.image_column)
+    paths = image_files(table, metadata, "image_column", cfg.image_column)
     require_column(table, "objects_column", cfg.objects_column)
-    check_no_missing(table, "image_column", cfg.image_column, "file name")
     objects = structured_column(table, "objects_column", cfg.objects_column, dict, EXAMPLE)
     out = []
-    for i, (row, obj) in enumerate(zip(table.rows, objects, strict=True), 1):
+    for i, (path, obj) in enumerate(zip(paths, objects, strict=True), 1):
         where = f"{metadata}: row {i}"
-        path = metadata.parent / str(row[cfg.image_column])
-        if not path.is_file():
-            raise DataError(f"{where}: image '{row[cfg.image_column]}' ({cfg.image_column}) not found in "
-                            f"{metadata.parent}; file names are relative to the metadata file's folder")
         try:
             with Image.open(path) as img:
                 width, height = img.size
@@ -93,11 +80,8 @@ def load(source: str | Path, cfg: ObjectDetectionConfig, train_split: str = "tra
          valid_split: str | None = None) -> ObjectDetectionData:
     """Read and check the folder; raises DataError (one line) for a missing metadata column or image file, a box
     with a negative size or outside its image, or a validation category the training rows never show."""
-    root = Path(str(source)).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: object detection reads a folder of images with a metadata.jsonl "
-                        f"('{cfg.image_column}' and '{cfg.objects_column}' columns); give that folder")
-    data = read_table(root, train_split, valid_split)
+    root, data = read_metadata(source, f"object detection reads a folder of images with a metadata.jsonl "
+                               f"('{cfg.image_column}' and '{cfg.objects_column}' columns)", train_split, valid_split)
     train_rows = _rows(data.train, data.files["train"], cfg)
     valid_rows = _rows(data.valid, data.files["valid"], cfg) if data.valid is not None else None
     names = {c for *_, cats in train_rows for c in cats}
@@ -113,8 +97,7 @@ def load(source: str | Path, cfg: ObjectDetectionConfig, train_split: str = "tra
     def detections(rows) -> list[Detection]:
         return [Detection(p, w, h, boxes, [ids[c] for c in cats]) for p, w, h, boxes, cats in rows]
 
-    assets = [(f, f.relative_to(root)) for f in data.files.values()]
-    assets += [(p, p.relative_to(root)) for p, *_ in train_rows + (valid_rows or [])]
+    assets = metadata_assets(root, data, [p for p, *_ in train_rows + (valid_rows or [])])
     if valid_rows is not None:
         train, valid = detections(train_rows), detections(valid_rows)
     else:

@@ -7,16 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autotrain_gradio.tasks.formats import (
-    DataError,
-    Table,
-    TableData,
-    check_no_missing,
-    image_files,
-    read_table,
-    require_column,
-    split_rows,
-)
+from autotrain_gradio.tasks.formats import Table, TableData, check_no_missing, require_column, split_rows
+from autotrain_gradio.tasks.images import image_files, metadata_assets, read_metadata
 from autotrain_gradio.tasks.vlm.config import VLMConfig
 
 Sample = tuple[Path, str, str]  # (image file, prompt, answer)
@@ -47,17 +39,12 @@ def _samples(table: Table, metadata: Path, cfg: VLMConfig) -> list[Sample]:
 def load(source: str | Path, cfg: VLMConfig, train_split: str = "train", valid_split: str | None = None) -> VLMData:
     """Read and check the folder; raises DataError (one line) for a missing metadata file or column, an empty prompt
     or answer, or an image file that is not there."""
-    root = Path(str(source)).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: vlm reads a folder of images with a metadata.jsonl or metadata.csv "
-                        f"('{cfg.image_column}', '{cfg.text_column}'"
-                        f"{', ' + repr(cfg.prompt_text_column) if cfg.trainer == 'vqa' else ''} columns); give that "
-                        "folder")
-    data = read_table(root, train_split, valid_split)
+    prompt = f", {cfg.prompt_text_column!r}" if cfg.trainer == "vqa" else ""
+    root, data = read_metadata(source, f"vlm reads a folder of images with a metadata.jsonl or metadata.csv "
+                               f"('{cfg.image_column}', '{cfg.text_column}'{prompt} columns)", train_split, valid_split)
     train = _samples(data.train, data.files["train"], cfg)
     valid = _samples(data.valid, data.files["valid"], cfg) if data.valid is not None else None
-    assets = [(f, f.relative_to(root)) for f in data.files.values()]
-    assets += [(p, p.relative_to(root)) for p, _, _ in train + (valid or [])]
+    assets = metadata_assets(root, data, [p for p, _, _ in train + (valid or [])])
     if valid is None:
         train, valid = split_rows(train, cfg.valid_split, cfg.seed)
     return VLMData(data, train, valid, assets)
