@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from autotrain_gradio.ui.app import launch  # noqa: E402
+from autotrain_gradio.ui.server import launch  # noqa: E402
 
 if __name__ == "__main__":
     launch(workspace=os.environ.get("AUTOTRAIN_WORKSPACE"))

@@ -115,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
 
     try:
         launch(workspace=args.workspace, share=args.share, port=args.port, server_name=args.host,

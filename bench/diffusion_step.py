@@ -74,7 +74,7 @@ def child_reference(args, work: Path) -> dict:
     from peft import LoraConfig
 
     from autotrain_gradio.tasks.diffusion.models import LORA_TARGETS, vae_scale_factor
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     torch.manual_seed(0)
     path = resolve_model("tiny:flux")

@@ -19,7 +19,7 @@ import torch
 
 from autotrain_gradio.tasks.diffusion.preflight import MODEL_CONFIGS as DIFFUSION_CONFIGS
 from autotrain_gradio.tasks.llm.preflight import MODEL_CONFIGS as LLM_CONFIGS
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 # family -> (its tiny model, the shipped configs of the full-size model the profiles name)
 FAMILIES = {

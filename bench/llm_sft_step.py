@@ -70,7 +70,7 @@ def child_reference(args, work: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     s = _settings(args)
     path = resolve_model("tiny:llm")

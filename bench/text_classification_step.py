@@ -84,7 +84,7 @@ def run_reference(args, work: Path, data: Path, rep: int) -> float:
         TrainingArguments,
     )
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     source = resolve_model("tiny:bert")
     tokenizer = AutoTokenizer.from_pretrained(source)

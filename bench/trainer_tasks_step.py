@@ -99,7 +99,7 @@ def plain_token_classification(rows: list[dict], args, work: Path) -> float:
         TrainingArguments,
     )
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     source = resolve_model("tiny:bert")
     labels = sorted({t for r in rows for t in r["tags"]})
@@ -136,7 +136,7 @@ def plain_sentence_transformers(rows: list[dict], args, work: Path) -> float:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     model = SentenceTransformer(resolve_model("tiny:bert"), device="cpu")
     model.max_seq_length = 64

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: the app never phones home
 
@@ -62,12 +61,3 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
         jobs_page.select(jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
     return app
 
-
-def launch(workspace: str | Path | None = None, share: bool = False, port: int | None = None,
-           server_name: str | None = None, prevent_thread_lock: bool = False, **settings: Any):
-    """Build the app and serve it (blocking unless prevent_thread_lock); `settings` are the sharing options of
-    Access.from_settings (space, auth, allowed_paths, api_token, allowed_users). Returns the running app."""
-    from autotrain_gradio.ui.server import serve
-
-    return serve(workspace, share=share, port=port, server_name=server_name, block=not prevent_thread_lock,
-                 **settings)

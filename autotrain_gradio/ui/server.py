@@ -21,6 +21,7 @@ from fastapi import FastAPI  # noqa: E402
 from autotrain_gradio.auth import Access  # noqa: E402
 from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa: E402
 from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
+from autotrain_gradio.ui.app import build_app  # noqa: E402
 from autotrain_gradio.ui.guard import BoundedUploads, guard_inputs, sweep_cache  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
@@ -57,8 +58,6 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
           port: int | None = None, server_name: str | None = None, block: bool = True, **settings: Any) -> Served:
     """Build the app over a workspace with the given sharing rules (default: from `settings` and the environment,
     see Access.from_settings) and serve it; blocks until stopped unless block=False."""
-    from autotrain_gradio.ui.app import build_app
-
     root = workspace_root(workspace)
     root.mkdir(parents=True, exist_ok=True)
     ctx = AppContext(root, access or Access.from_settings(root, **settings))
@@ -101,3 +100,11 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
         except KeyboardInterrupt:
             served.close()
     return served
+
+
+def launch(workspace: str | Path | None = None, share: bool = False, port: int | None = None,
+           server_name: str | None = None, prevent_thread_lock: bool = False, **settings: Any):
+    """Build the app and serve it (blocking unless prevent_thread_lock); `settings` are the sharing options of
+    Access.from_settings (space, auth, allowed_paths, api_token, allowed_users). Returns the running app."""
+    return serve(workspace, share=share, port=port, server_name=server_name, block=not prevent_thread_lock,
+                 **settings)

@@ -19,7 +19,7 @@ from autotrain_gradio.config import save_config
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs.launch import trainer_command
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "yellow": (230, 220, 20)}
 

@@ -67,7 +67,7 @@ def test_long_contexts_are_read_in_windows(tmp_path):
     from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
     from autotrain_gradio.tasks.extractive_qa.data import load
     from autotrain_gradio.tasks.extractive_qa.train import Windows, best_answers
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     rows = load(_jsonl(tmp_path / "long.jsonl", toy_rows(4, filler=60)), ExtractiveQAConfig(valid_split=0)).train
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("tiny:bert"))

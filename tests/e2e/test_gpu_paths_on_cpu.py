@@ -22,7 +22,7 @@ from test_diffusion_train import _env, make_config, of_type, run_here
 from autotrain_gradio.events import read_events
 from autotrain_gradio.jobs.launch import signal_group, trainer_command, trainer_env
 from autotrain_gradio.profiles import get_profile, list_profiles
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 STORED_AS = {"none": "Parameter", "nf4": "Params4bit", "float8": "Float8Tensor"}
 # What a tiny run changes in a profile: the model, the size, the step counts, the swapped blocks (of 3).
@@ -141,7 +141,7 @@ def test_fp16_resume_restores_the_loss_scaler(tmp_path, emulate_gpu):
 def test_vae_encodes_outside_autocast():
     """Latents encoded inside the fp16 training step (when they are not cached) are the fp32 ones the cache holds."""
     from autotrain_gradio.tasks.diffusion.models import encode_images, load_vae
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     vae = load_vae(resolve_model("tiny:sdxl"))
     pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1

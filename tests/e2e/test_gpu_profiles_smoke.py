@@ -35,7 +35,7 @@ def test_smoke_measures_a_diffusion_and_an_llm_profile(tmp_path, tiny_cache, mon
     import torch
     from safetensors.torch import load_file
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     built = load_file(str(tmp_path / "scratch" / "llm" / "model.safetensors"))
     tiny = load_file(str(Path(resolve_model("tiny:llm")) / "model.safetensors"))

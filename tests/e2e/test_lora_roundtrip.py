@@ -14,7 +14,7 @@ from PIL import Image
 from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
 from autotrain_gradio.tasks.diffusion.export import read_metadata, save_lora
 from autotrain_gradio.tasks.diffusion.sampling import render_samples
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 PIPELINES = {"flux": diffusers.FluxPipeline, "sdxl": diffusers.StableDiffusionXLPipeline,
              "sd15": diffusers.StableDiffusionPipeline}

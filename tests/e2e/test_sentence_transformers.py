@@ -46,7 +46,7 @@ def test_triplet_trainer_learns_and_loads(tmp_path):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     data, valid = tmp_path / "data", triplets(32, seed=1)
     _jsonl(data / "train.jsonl", triplets(64, seed=0))

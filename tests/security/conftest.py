@@ -70,7 +70,7 @@ def file_data(path: str | Path) -> dict:
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
 
     root = tmp_path_factory.mktemp("sec-ws")
     shared, secret = tmp_path_factory.mktemp("sec-shared"), tmp_path_factory.mktemp("sec-secret")

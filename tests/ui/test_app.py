@@ -210,7 +210,7 @@ def browser_page(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: the browser tests drive the system Chromium only")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
 
     root, data_root = tmp_path_factory.mktemp("ui-ws"), tmp_path_factory.mktemp("ui-data")
     port = _free_port()

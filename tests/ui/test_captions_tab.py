@@ -108,7 +108,7 @@ def test_browser_editor_adds_the_trigger_word_and_saves_to_the_copy(tmp_path, ph
     sync_api = pytest.importorskip("playwright.sync_api")
     from playwright.sync_api import expect
 
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
 
     before = _digest(photos)
     ws = tmp_path / "ws"

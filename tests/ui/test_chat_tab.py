@@ -75,7 +75,7 @@ def test_lists_streams_and_falls_back_to_a_checkpoint(trained):
 def test_chat_endpoint_on_a_real_server(trained):
     from gradio_client import Client
 
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
 
     ctx, job_id = trained
     with socket.socket() as s:

@@ -123,7 +123,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
 
     root, data_root = tmp_path_factory.mktemp("shared-ws"), tmp_path_factory.mktemp("shared-data")
     served = launch(workspace=root, port=_free_port(), server_name="127.0.0.1", prevent_thread_lock=True,

@@ -48,7 +48,7 @@ def space(tmp_path_factory):
     env = {**os.environ, "SYSTEM": "spaces", "SPACE_ID": "owner/autotrain", "SPACE_AUTHOR_NAME": "owner",
            "OAUTH_CLIENT_ID": "test", "OAUTH_CLIENT_SECRET": SECRET, "OAUTH_SCOPES": "openid profile",
            "OPENID_PROVIDER_URL": "http://127.0.0.1:9", "AUTOTRAIN_WORKSPACE": str(root)}
-    code = ("import sys; from autotrain_gradio.ui.app import launch; "
+    code = ("import sys; from autotrain_gradio.ui.server import launch; "
             "launch(port=int(sys.argv[1]), server_name='127.0.0.1')")
     proc = subprocess.Popen([sys.executable, "-c", code, str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -70,7 +70,7 @@ def test_browser_try_it_shows_a_prediction_and_two_images(runs, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     from playwright.sync_api import expect
 
-    from autotrain_gradio.ui.app import launch
+    from autotrain_gradio.ui.server import launch
     from tests.ui.test_app import CHROMIUM_ARGS, _free_port
 
     root, ids = runs

@@ -11,7 +11,7 @@ from diffusers.loaders.lora_conversion_utils import _convert_kohya_flux_lora_to_
 from autotrain_gradio.tasks.common import PushError, push_to_hub
 from autotrain_gradio.tasks.diffusion.config import DiffusionFullConfig, DiffusionLoraConfig
 from autotrain_gradio.tasks.diffusion.export import flux_to_kohya, save_full, save_lora
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 D, MLP = 3072, 12288  # FLUX.1's hidden and mlp widths, which diffusers' converter assumes for linear1
 # (module, in_features, out_features) of a FLUX.1 transformer, rank-r LoRA on each.
@@ -125,7 +125,7 @@ def test_tiny_model_card_says_demo_and_never_loads_tiny_from_the_hub(tmp_path):
     text = card.read_text()
     assert "**Demo model.**" in text and "samples are noise by design" in text
     assert 'from_pretrained("tiny:flux")' not in text and 'from_pretrained(resolve_model("tiny:flux"))' in text
-    assert "from autotrain_gradio.tiny import resolve_model" in text
+    assert "from autotrain_gradio.tasks.tiny import resolve_model" in text
     (tmp_path / "r").mkdir()
     real = write_model_card(DiffusionLoraConfig(name="real", base_model="black-forest-labs/FLUX.1-dev",
                                                 model_type="flux"), tmp_path / "r", 4, {}).read_text()

@@ -92,7 +92,7 @@ def test_bad_folders_say_what_to_do(tmp_path):
 def test_dataset_decodes_and_resizes_with_the_model_processor(tmp_path, tiny_cache):
     from transformers import AutoImageProcessor
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     _images(tmp_path / "a", 5)
     _images(tmp_path / "b", 4)

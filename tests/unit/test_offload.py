@@ -9,7 +9,7 @@ import torch
 
 from autotrain_gradio.tasks.diffusion import models, offload
 from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 
 @pytest.fixture(autouse=True)

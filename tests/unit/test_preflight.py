@@ -15,7 +15,7 @@ from autotrain_gradio.tasks.diffusion.preflight import (
     estimate_memory,
     preflight,
 )
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 FLUX, SDXL, SD15 = ("black-forest-labs/FLUX.1-dev", "stabilityai/stable-diffusion-xl-base-1.0",
                     "stable-diffusion-v1-5/stable-diffusion-v1-5")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from autotrain_gradio.jobs.backends.errors import BackendError
 
-class BackendError(RuntimeError):
-    """The backend cannot be used (not installed, cluster unreachable); the message says what to do."""
+__all__ = ["BackendError", "remote_backend"]
 
 
 def remote_backend(name: str, options: dict[str, Any], secrets: dict[str, str] | None = None):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import autotrain_gradio
 from autotrain_gradio.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
-from autotrain_gradio.jobs.backends import BackendError
+from autotrain_gradio.jobs.backends.errors import BackendError
 from autotrain_gradio.jobs.pids import LAUNCH_KEY_VAR
 from autotrain_gradio.jobs.store import Job
 from autotrain_gradio.threads import JOBS_VAR

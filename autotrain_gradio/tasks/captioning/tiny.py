@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autotrain_gradio.tiny import seeded
+from autotrain_gradio.tasks.tiny import seeded
 
 _WORDS = ["a", "photo", "of", "the", "cat", "dog", "person", "red", "blue", "green", "small", "large", "on", "in",
           "with", "and", "painting", "drawing", "sitting", "standing", "tree", "house", "sky", "car"]

@@ -87,7 +87,7 @@ def _usage(cfg: DiffusionConfig, files: dict[str, str]) -> str:
     pipe_cls = PIPELINES[cfg.model_type]
     base, head = f'"{cfg.base_model}"', ""
     if cfg.base_model.startswith("tiny:"):  # not a Hub id: the tiny models are built in code by this package
-        base, head = f'resolve_model("{cfg.base_model}")', "from autotrain_gradio.tiny import resolve_model\n"
+        base, head = f'resolve_model("{cfg.base_model}")', "from autotrain_gradio.tasks.tiny import resolve_model\n"
     if cfg.task == "diffusion-full":
         part = DENOISER_FOLDER[cfg.model_type]
         model_cls = "FluxTransformer2DModel" if part == "transformer" else "UNet2DConditionModel"

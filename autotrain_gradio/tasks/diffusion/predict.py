@@ -18,7 +18,7 @@ def _pipeline(cfg: DiffusionConfig, model_dir: Path) -> Any:
     import diffusers
     import torch
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     weights = model_dir / "pytorch_lora_weights.safetensors"
     if not weights.is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autotrain_gradio.tiny import seeded
+from autotrain_gradio.tasks.tiny import seeded
 
 # --- builders: each writes a complete from_pretrained-loadable folder into `path` ---------------------------
 # Sizes are the smallest that keep every real code path (2x2 latent packing, two text encoders, cross-attention,

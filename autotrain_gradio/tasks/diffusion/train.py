@@ -31,7 +31,7 @@ from autotrain_gradio.tasks.diffusion.data import (
     scan,
 )
 from autotrain_gradio.tasks.diffusion.sampling import expand_prompt
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 # Other ranks wait while rank 0 alone downloads and runs the text encoders (T5-XXL) to fill the cache, renders
 # samples or writes a 24-48 GB checkpoint; torch's default of 10 minutes would end the run in the middle of that.

@@ -16,7 +16,7 @@ from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.extractive_qa.config import ExtractiveQAConfig
 from autotrain_gradio.tasks.extractive_qa.data import QARow, load
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 
 class Windows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autotrain_gradio.tiny import seeded
+from autotrain_gradio.tasks.tiny import seeded
 
 
 def build_vit(path: Path) -> None:

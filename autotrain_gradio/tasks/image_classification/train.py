@@ -14,7 +14,7 @@ from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.image_classification.config import ImageClassificationConfig
 from autotrain_gradio.tasks.images import load_class_folders
 from autotrain_gradio.tasks.metrics import classification_metrics
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 USAGE = """
 from transformers import pipeline

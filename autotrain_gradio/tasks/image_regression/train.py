@@ -14,7 +14,7 @@ from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.image_regression.config import ImageRegressionConfig
 from autotrain_gradio.tasks.image_regression.data import load
 from autotrain_gradio.tasks.metrics import regression_metrics
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 USAGE = """
 from transformers import pipeline

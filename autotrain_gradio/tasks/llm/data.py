@@ -141,7 +141,7 @@ def _local_tokenizer(base_model: str) -> Any | None:
     cache), loaded with the torch-free `tokenizers`; None otherwise (lengths are then counted by the trainer)."""
     folder = None
     if base_model.startswith("tiny:"):
-        from autotrain_gradio.tiny import VERSION, cache_root
+        from autotrain_gradio.tasks.tiny import VERSION, cache_root
 
         folder = cache_root() / f"{base_model[5:]}-v{VERSION}"
     elif base_model and Path(base_model).expanduser().is_dir():

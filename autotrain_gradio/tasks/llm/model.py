@@ -57,7 +57,7 @@ def merge_adapter(base: str, adapter: str | Path, output: str | Path) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-    from autotrain_gradio.tiny import resolve_model
+    from autotrain_gradio.tasks.tiny import resolve_model
 
     base = resolve_model(base)  # tiny:<kind> -> its folder; anything else unchanged
     task_type = json.loads(config_file.read_text(encoding="utf-8")).get("task_type")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autotrain_gradio.tasks.llm.data import CHAT_TEMPLATES
-from autotrain_gradio.tiny import seeded
+from autotrain_gradio.tasks.tiny import seeded
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 

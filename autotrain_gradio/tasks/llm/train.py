@@ -11,7 +11,7 @@ from autotrain_gradio.tasks.common import RunContext, push_to_hub
 from autotrain_gradio.tasks.llm import model as llm_model
 from autotrain_gradio.tasks.llm.config import PAIRED, LLMConfig
 from autotrain_gradio.tasks.llm.data import Row, count_long, load, long_rows_warning
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 PIPELINE_TAG = {"reward": "text-classification"}
 USAGE = """from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -16,7 +16,7 @@ from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.object_detection.config import ObjectDetectionConfig
 from autotrain_gradio.tasks.object_detection.data import Detection, load
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 
 def _image(path) -> Any:

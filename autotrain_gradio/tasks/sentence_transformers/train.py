@@ -15,7 +15,7 @@ from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
 from autotrain_gradio.tasks.sentence_transformers.config import SentenceTransformersConfig
 from autotrain_gradio.tasks.sentence_transformers.data import SentenceData, load
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 IN_BATCH_NEGATIVES = ("pair", "qa", "triplet")  # MultipleNegativesRankingLoss: the other rows are the negatives
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from autotrain_gradio.tasks.text_classification.tiny import WORDS
-from autotrain_gradio.tiny import seeded
+from autotrain_gradio.tasks.tiny import WORDS, seeded
 
 
 def build_t5(path: Path) -> None:

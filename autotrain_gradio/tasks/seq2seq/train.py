@@ -20,7 +20,7 @@ from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit
 from autotrain_gradio.tasks.seq2seq.config import Seq2SeqConfig
 from autotrain_gradio.tasks.seq2seq.data import Pair, load
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 

@@ -14,7 +14,7 @@ from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
 from autotrain_gradio.tasks.metrics import regression_metrics
 from autotrain_gradio.tasks.text_regression.config import TextRegressionConfig
 from autotrain_gradio.tasks.text_regression.data import load
-from autotrain_gradio.tiny import resolve_model
+from autotrain_gradio.tasks.tiny import resolve_model
 
 USAGE = """
 from transformers import pipeline

@@ -10,9 +10,9 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCol
 
 from autotrain_gradio.tasks.common import RunContext
 from autotrain_gradio.tasks.hf_trainer import ModelCard, fit, head_kwargs
+from autotrain_gradio.tasks.tiny import resolve_model
 from autotrain_gradio.tasks.token_classification.config import TokenClassificationConfig
 from autotrain_gradio.tasks.token_classification.data import Row, load
-from autotrain_gradio.tiny import resolve_model
 
 IGNORE = -100  # the loss and the metrics skip these positions
 

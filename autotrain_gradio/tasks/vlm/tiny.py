@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autotrain_gradio.tiny import seeded
+from autotrain_gradio.tasks.tiny import seeded
 
 IMAGE_TOKEN = "<image>"
 # ChatML over content lists: {"type": "image"} parts become the image token, {"type": "text"} parts their text.
@@ -31,9 +31,9 @@ def build_vlm(path: Path) -> None:
         LlavaProcessor,
     )
 
-    from autotrain_gradio.tasks.llm.tiny import build_llm
+    from autotrain_gradio.tasks.tiny import build
 
-    build_llm(path)  # the tokenizer (and shapes) of tiny:llm; its weights are replaced below
+    build("llm", path)  # the tokenizer (and shapes) of tiny:llm; its weights are replaced below
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
     image_token = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)

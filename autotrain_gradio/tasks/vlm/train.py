@@ -9,9 +9,9 @@ from typing import Any
 
 from autotrain_gradio.tasks.adapter_model import load_kwargs, with_lora
 from autotrain_gradio.tasks.common import RunContext
+from autotrain_gradio.tasks.tiny import resolve_model
 from autotrain_gradio.tasks.vlm.config import VLMConfig
 from autotrain_gradio.tasks.vlm.data import Sample, load
-from autotrain_gradio.tiny import resolve_model
 
 # LoRA on the language model's linear layers only (LLaVA / PaliGemma / Qwen-VL call it language_model, Idefics3 /
 # SmolVLM text_model): the vision tower and the projector keep their weights.
