@@ -2,15 +2,16 @@
 loads with its base model), else its newest checkpoint is loaded and replies stream token by token, formatted with
 the run's own chat template.
 
-Replies share the `gpu` concurrency id (one generation at a time in this app) so chatting never runs two models at
-once. transformers is imported on the first message only: building the app stays torch-free. One model stays loaded
+Replies share the app's one model slot with Try it (ui/fair.py: bounds checked on the server, one call per user, one
+model at a time, a time limit per call, stopped when the caller goes away). transformers is imported on the first
+message only: building the app stays torch-free. One model stays loaded
 (the last one asked for); a newer checkpoint or a finished export replaces it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ from autotrain_gradio import jobs
 from autotrain_gradio.auth import User
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.tasks import load_config
+from autotrain_gradio.ui import fair
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
 _loaded: dict[str, Any] = {}  # {"key": (folder, mtime), "model": ..., "tokenizer": ...}
-_lock = threading.Lock()
 
 
 def model_folder(job: jobs.Job) -> Path | None:
@@ -74,29 +75,56 @@ def _text(content: Any) -> str:
 
 
 def stream_reply(ctx: AppContext, user: User | None, job_id: Any, messages: list[dict[str, Any]],
-                 max_new_tokens: int = 128, temperature: float = 0.0) -> Iterator[str]:
-    """The assistant's reply to `messages` from the job's model, growing as tokens arrive (greedy at temperature 0)."""
-    from transformers import TextIteratorStreamer
+                 max_new_tokens: int = 128, temperature: float = 0.0,
+                 should_stop: Callable[[], str | None] | None = None) -> Iterator[str]:
+    """The assistant's reply to `messages` from the job's model, growing as tokens arrive (greedy at temperature 0).
+    Within the app's fair-use bounds (ui/fair.py): checked first, one call per user, one model at a time, and the
+    generation stops at the next token once `should_stop` gives a reason or the caller stops reading (Gradio closes
+    this generator when the client disconnects)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     job = ctx.job(user, job_id)
+    chat = [{"role": str(m.get("role")), "content": _text(m.get("content"))} for m in messages]
+    if any(m["role"] not in ("system", "user", "assistant") for m in chat):
+        raise ActionError("each message's role must be system, user or assistant")
+    fair.check_chat(chat, max_new_tokens)
     folder = model_folder(job) if _is_llm(job) else None
     if folder is None:
         raise ActionError(f"job {job.id} has no LLM model or checkpoint to chat with yet")
-    with _lock:  # one generation at a time per app process, whatever the queue allows
+    closed = threading.Event()
+    reason: list[str] = []
+
+    class Stop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            why = "stopped: the caller went away" if closed.is_set() else (should_stop() if should_stop else None)
+            if why and not reason:
+                reason.append(why)
+            return torch.full((input_ids.shape[0],), bool(why), dtype=torch.bool, device=input_ids.device)
+
+    with fair.one_at_a_time(ctx.signed_in(user)), fair.model_turn():
         model, tokenizer = _model(folder)
-        chat = [{"role": m["role"], "content": _text(m["content"])} for m in messages]
         inputs = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
                                                return_dict=True).to(model.device)
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=fair.CALL_TIME_LIMIT_S)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        worker = threading.Thread(target=model.generate, kwargs={**inputs, "streamer": streamer,
-                                                                 "max_new_tokens": int(max_new_tokens), **sampling})
+        worker = threading.Thread(target=model.generate, kwargs={
+            **inputs, "streamer": streamer, "max_new_tokens": int(max_new_tokens), **sampling,
+            "stopping_criteria": StoppingCriteriaList([Stop()]), "max_time": fair.CALL_TIME_LIMIT_S})
         worker.start()
         text = ""
-        for piece in streamer:
-            text += piece
-            yield text
-        worker.join()
+        try:
+            for piece in streamer:
+                text += piece
+                yield text
+        finally:
+            closed.set()  # also on GeneratorExit: the generation stops at its next token
+            worker.join()
+            if reason:
+                fair.stops.append((job.owner, reason[0]))
+        if reason and reason[0] != "stopped: the caller went away":
+            yield f"{text}\n\n[{reason[0]}]"
 
 
 def build(ctx: AppContext, app: gr.Blocks) -> None:
@@ -110,7 +138,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
         box = gr.Textbox(label="Message", placeholder="Say something to the model", elem_id="chat-message", scale=4)
         clear = gr.Button("Clear", scale=0, min_width=100)
     with gr.Accordion("Generation", open=False):
-        max_new = gr.Slider(1, 2048, value=128, step=1, label="Max new tokens")
+        max_new = gr.Slider(1, fair.CHAT_MAX_NEW_TOKENS, value=128, step=1, label="Max new tokens")
         temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="Temperature (0: greedy)")
 
     def runs(current: int | None, request: gr.Request) -> dict:
@@ -129,12 +157,13 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
         history = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
         history.append({"role": "user", "content": message})
         try:
-            for text in stream_reply(ctx, ctx.access.user_of(request), job_id, history, int(max_new_tokens), temp):
+            for text in stream_reply(ctx, ctx.access.user_of(request), job_id, history, int(max_new_tokens), temp,
+                                     fair.stopper(app)):
                 yield [*history, {"role": "assistant", "content": text}], ""
         except ActionError as err:
             raise gr.Error(str(err)) from None
 
     gr.on([app.load, refresh.click], runs, [run], [run], api_visibility="private")
     gr.on([box.submit], respond, [box, chatbot, run, max_new, temperature], [chatbot, box], api_name="chat",
-          concurrency_id="gpu", concurrency_limit=1)
+          concurrency_id="gpu", concurrency_limit=4)  # fair.py: one per user, one model at a time
     clear.click(lambda: ([], ""), None, [chatbot, box], api_visibility="private")

@@ -4,11 +4,12 @@ regressor a text, and shows the top classes with scores (or the value); a token 
 the text; an LLM run points to the Chat tab.
 
 The torch side is each task's `predict.py` (`Task.predict`), imported on the first Try only, so building the app
-stays torch-free. Runs share the `gpu` concurrency id with the Chat tab: one model works at a time in this app.
+stays torch-free. Runs share the app's one model slot with the Chat tab under ui/fair.py's fair-use rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from autotrain_gradio import jobs
 from autotrain_gradio.auth import User
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.tasks import get_task, load_config
+from autotrain_gradio.ui import fair
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
 
@@ -59,29 +61,37 @@ class Trial:
 
 
 def try_run(ctx: AppContext, user: User | None, job_id: Any, *, prompt: str = "", seed: int = 0,
-            steps: int | None = None, strength: float = 1.0, image: Any = None, text: str = "") -> Trial:
-    """Run the job's model on the input its task takes (the caller's own jobs only)."""
+            steps: int | None = None, strength: float = 1.0, image: Any = None, text: str = "",
+            should_stop: Callable[[], str | None] | None = None) -> Trial:
+    """Run the job's model on the input its task takes (the caller's own jobs only), within the app's fair-use
+    bounds (ui/fair.py): checked first, one call per user at a time, one model at a time, stopped between steps
+    when `should_stop` gives a reason (the time limit, the caller gone)."""
     job = ctx.job(user, job_id)
     kind, cfg = run_kind(job)
     if kind == "llm":
         return Trial(kind, note=f"job {job.id} is an LLM: talk to it in the Chat tab")
     if not kind:
         raise ActionError(f"job {job.id} has no exported model to try yet (status {job.status})")
+    fair.check_try(steps, getattr(cfg, "resolution", None) if kind == "diffusion" else None, image, text)
+    if kind == "image" and image is None:
+        raise ActionError("upload an image first")
+    if kind in ("text", "tokens") and not (text or "").strip():
+        raise ActionError("type a text first")
     predict = get_task(cfg.task).load_predict()
     model_dir = Path(job.output_dir) / "model"
-    if kind == "diffusion":
-        out = predict(cfg, model_dir, prompt, seed=int(seed), steps=int(steps) if steps else None,
-                      strength=float(strength))
-        return Trial(kind, without=out["without"], with_lora=out["with"], note=f"prompt: {out['prompt']}")
-    if kind == "image":
-        if image is None:
-            raise ActionError("upload an image first")
-        return Trial(kind, scores=predict(cfg, model_dir, image))
-    if not (text or "").strip():
-        raise ActionError("type a text first")
-    if kind == "tokens":
-        return Trial(kind, entities=predict(cfg, model_dir, text))
-    return Trial(kind, scores=predict(cfg, model_dir, text))
+    with fair.one_at_a_time(ctx.signed_in(user)), fair.model_turn():
+        if kind == "diffusion":
+            out = predict(cfg, model_dir, prompt, seed=int(seed), steps=int(steps) if steps else None,
+                          strength=float(strength), should_stop=should_stop)
+            if out.get("stopped"):
+                fair.stops.append((job.owner, out["stopped"]))
+                raise ActionError(out["stopped"])
+            return Trial(kind, without=out["without"], with_lora=out["with"], note=f"prompt: {out['prompt']}")
+        if kind == "image":
+            return Trial(kind, scores=predict(cfg, model_dir, image))
+        if kind == "tokens":
+            return Trial(kind, entities=predict(cfg, model_dir, text))
+        return Trial(kind, scores=predict(cfg, model_dir, text))
 
 
 def build(ctx: AppContext, app: gr.Blocks) -> None:
@@ -134,7 +144,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
         try:
             trial = try_run(ctx, ctx.access.user_of(request), job_id, prompt=prompt_text, seed=int(seed_value or 0),
                             steps=int(steps_value or 0) or None, strength=strength_value, image=image_value,
-                            text=text_value)
+                            text=text_value, should_stop=fair.stopper(app))
         except (ActionError, FileNotFoundError) as err:
             raise gr.Error(str(err)) from None
         if trial.kind == "diffusion":
@@ -148,4 +158,4 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
     gr.on([app.load, refresh.click], runs, [run], [run], api_visibility="private")
     run.change(on_run, [run], [diffusion_box, image_box, text_box, scores, entities, note], api_visibility="private")
     go.click(on_try, [run, prompt, seed, steps, strength, image, text], [without, with_lora, scores, entities, note],
-             api_name="try_run", concurrency_id="gpu", concurrency_limit=1)
+             api_name="try_run", concurrency_id="gpu", concurrency_limit=4)  # fair.py: one per user, one model

@@ -80,3 +80,48 @@ def app(tmp_path_factory):
                     max_upload_bytes=LIMIT, max_disk_bytes=2 * LIMIT)
     yield App(served.url, root, shared, secret, served)
     served.close()
+
+
+def wait_job(session: httpx.Client, job_id: int, until: tuple[str, ...], seconds: float = 300) -> dict:
+    """Poll a job's status (bounded) until it is in one of `until`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        kind, out = call(session, "job_status", job_id)
+        assert kind == "complete", out
+        if out[0]["status"] in until:
+            return out[0]
+        assert time.monotonic() < deadline, out
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def lora_runs(app):
+    """A finished tiny Flux LoRA run of alice's (started through the API) and a copy of it owned by bob: the runs
+    the Try tests play with. Returns {user: job id}."""
+    import os
+    import shutil
+
+    from autotrain_gradio.auth import User
+    from autotrain_gradio.demo import make_sample_dataset
+    from autotrain_gradio.jobs import JobStore
+
+    alice = app.session("alice")
+    data = make_sample_dataset(app.shared / "shapes", count=2)
+    settings = {"max_steps": 2, "sample_every": 0, "sample_steps": 1, "checkpoint_every": 0}
+    kind, (out,) = call(alice, "start_job", str(data), "TinyFluxLORA", "lora", settings)
+    assert kind == "complete" and out["ok"], out
+    status = wait_job(alice, out["job_id"], ("completed", "failed", "cancelled"))
+    assert status["status"] == "completed", status
+    source = app.root / "output" / status["name"]
+    copy = app.root / "output" / f"{User('bob').folder}--lora"
+    shutil.copytree(source, copy)
+    store = JobStore(app.root)
+    try:
+        job = store.add(name=copy.name, profile="TinyFluxLORA", config_path=copy / "config.toml", output_dir=copy,
+                        owner="bob", running_pid=os.getpid())
+        store.finish(job.id, "completed")
+    finally:
+        store.close()
+    return {"alice": out["job_id"], "bob": job.id}

@@ -3,6 +3,7 @@ side. Torch side; the app imports it only when someone presses Generate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,19 @@ def _pipeline(cfg: DiffusionConfig, model_dir: Path) -> Any:
 
 
 def predict(cfg: DiffusionConfig, model_dir: Path, prompt: str, seed: int = 0, steps: int | None = None,
-            strength: float = 1.0) -> dict[str, Any]:
+            strength: float = 1.0, should_stop: Callable[[], str | None] | None = None) -> dict[str, Any]:
     """{"without": image, "with": image, "prompt": the prompt as rendered}: one seed, with the LoRA off and on at
-    `strength` (the trigger word fills `{trigger}`)."""
+    `strength` (the trigger word fills `{trigger}`). `should_stop` is asked after every step; a reason it gives
+    interrupts the pipeline and comes back as {"stopped": reason}."""
     import torch
+
+    stopped: list[str] = []
+
+    def check(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        if should_stop is not None and (why := should_stop()):
+            stopped.append(why)
+            pipe._interrupt = True  # diffusers' pipelines end their loop on this flag
+        return kwargs
 
     pipe = _pipeline(cfg, Path(model_dir))
     text = expand_prompt(prompt or "a photo of {trigger}", cfg.trigger_word)
@@ -57,6 +67,9 @@ def predict(cfg: DiffusionConfig, model_dir: Path, prompt: str, seed: int = 0, s
         generator = torch.Generator("cpu").manual_seed(int(seed))
         with torch.no_grad():
             images[label] = pipe(text, num_inference_steps=int(steps or cfg.sample_steps), height=cfg.resolution,
-                                 width=cfg.resolution, generator=generator, **extra).images[0]
+                                 width=cfg.resolution, generator=generator, callback_on_step_end=check,
+                                 **extra).images[0]
+        if stopped:
+            break
     pipe.enable_lora()
-    return {**images, "prompt": text}
+    return {**images, "prompt": text, **({"stopped": stopped[0]} if stopped else {})}
