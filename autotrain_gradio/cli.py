@@ -32,11 +32,12 @@ def _add_request_flags(p: argparse.ArgumentParser, batch: bool) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training setting, e.g. --set learning_rate=2e-4 (repeatable)")
     p.add_argument("--config", dest="request_file", help="TOML with these options, a [config] table of training "
-                   "settings and a [column_mapping] table")
+                   "settings and a [column_mapping] table; or AutoTrain's YAML config (.yml / .yaml)")
 
 
 def _request(args: argparse.Namespace):
-    """CLI flags over the --config file's values, validated as one RunRequest."""
+    """CLI flags over the --config file's values (our TOML request file, or AutoTrain's YAML), validated as one
+    RunRequest."""
     from autotrain_gradio.pipeline.request import RunRequest, make_request, request_from_file
 
     flags = {k: getattr(args, k, None) for k in RunRequest.model_fields}
@@ -45,6 +46,12 @@ def _request(args: argparse.Namespace):
     if args.overrides:
         flags["overrides"] = args.overrides
     if args.request_file:
+        from autotrain_gradio.compat.yaml_config import is_yaml
+
+        if is_yaml(args.request_file):
+            from autotrain_gradio.compat.commands import yaml_request
+
+            return yaml_request(args.request_file, **flags)
         return request_from_file(args.request_file, **flags)
     return make_request(**flags)
 
@@ -153,7 +160,9 @@ def add_tools_commands(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrain", description=__doc__.split("\n")[0])
     parser.add_argument("--workspace", default=None, help="workspace folder (default $AUTOTRAIN_WORKSPACE or .)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--config", dest="autotrain_config", default=None, metavar="FILE.yml",
+                        help="run AutoTrain Advanced's YAML config (queue it and follow it to the end)")
+    sub = parser.add_subparsers(dest="command")
 
     pipe = sub.add_parser("pipeline", help="validate -> prepare -> configure -> train -> monitor")
     modes = pipe.add_subparsers(dest="mode", required=True)
@@ -212,7 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if not args.autotrain_config:
+            parser.error("a command is required (or --config FILE.yml, AutoTrain's YAML)")
+        from autotrain_gradio.compat.commands import cmd_autotrain_config
+
+        return cmd_autotrain_config(args)
     return args.func(args)
 
 

@@ -7,6 +7,7 @@ Any bad input is found before the first write: the result says why, exit code 2,
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from autotrain_gradio.pipeline.request import RunRequest, make_request
 from autotrain_gradio.pipeline.validate import validate_data
 from autotrain_gradio.profiles import ProfileError, get_profile
 from autotrain_gradio.tasks import get_task, missing_install
+from autotrain_gradio.tasks.common import NO_TOKEN, usable_token
 from autotrain_gradio.workspace import RunPaths, check_name, extract_zip, jobs_db, suggest_name, workspace_root
 
 
@@ -162,6 +164,8 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
     launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
     try:
         cfg = build_config(prof, paths, *req.layers[:-1], launch, req.layers[-1])
+        if cfg.push_to_hub and req.mode == "run" and not usable_token(os.environ.get("HF_TOKEN")):
+            raise ConfigError(NO_TOKEN)  # found now, not after the training (the job gets this environment's token)
     except ConfigError as err:
         cfg = None
         config_error = str(err)

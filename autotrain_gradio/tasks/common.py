@@ -101,6 +101,15 @@ def describe_error(err: BaseException, task: str = "") -> str:
     return scrub(f"{type(err).__name__}: {err}")
 
 
+NO_TOKEN = ("push_to_hub is on but HF_TOKEN is not set: export HF_TOKEN=<a write token from "
+            "https://huggingface.co/settings/tokens>, or set push_to_hub=false")
+
+
+def usable_token(token: str | None) -> bool:
+    """Whether a Hub token can be tried at all (set, one word); whether it may write is the Hub's answer."""
+    return bool(token and token.strip() and len(token.split()) == 1)
+
+
 class PushError(RuntimeError):
     """Uploading to the Hub is not possible; the message says what to do."""
 
@@ -112,8 +121,7 @@ def push_to_hub(cfg: RunConfig, model_dir: Path) -> str:
     way); it is handed to huggingface_hub in memory and never written to a file, an event or a log."""
     token = os.environ.get("HF_TOKEN", "").strip()
     if not token:
-        raise PushError("push_to_hub is on but HF_TOKEN is not set: export HF_TOKEN=<a write token from "
-                        "https://huggingface.co/settings/tokens>, or set push_to_hub=false")
+        raise PushError(NO_TOKEN)
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)

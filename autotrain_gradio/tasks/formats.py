@@ -72,13 +72,20 @@ def is_table_source(path: str | Path) -> bool:
     return is_hub_id(path)
 
 
-def _split_files(folder: Path) -> dict[str, Path]:
+def split_name(split: str | None) -> str | None:
+    """AutoTrain's `config:split` (a Hub dataset's configuration and split) -> the split."""
+    return split.rpartition(":")[2] if split else split
+
+
+def _split_files(folder: Path, train_split: str = "train", valid_split: str | None = None) -> dict[str, Path]:
     """{'train': file, 'valid': file} for `train.csv` / `valid.jsonl` style files, or `train/` `valid/` folders with
-    one table file each."""
+    one table file each. Named splits (AutoTrain's train_split / valid_split) are file or folder names."""
+    train_name = (split_name(train_split) or "train").lower()
+    valid_names = (split_name(valid_split).lower(),) if valid_split else VALID_NAMES
     found: dict[str, Path] = {}
     for entry in sorted(folder.iterdir()):
         stem = entry.stem.lower() if entry.is_file() else entry.name.lower()
-        split = "train" if stem == "train" else "valid" if stem in VALID_NAMES else None
+        split = "train" if stem == train_name else "valid" if stem in valid_names else None
         if split is None or split in found:
             continue
         if entry.is_file() and entry.suffix.lower() in TABLE_EXTENSIONS:
@@ -130,7 +137,10 @@ def read_file(path: Path) -> Table:
             frame = pd.DataFrame.from_records(rows)
         elif suffix == ".json":
             _check_text(path)
-            data = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:  # JSON Lines named .json, as AutoTrain and pandas' lines=True write them
+                data = _jsonl_rows(path)
             if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
                 data = next(iter(data.values()))  # {"data": [...]} as many exports write it
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -196,8 +206,11 @@ def _read_hub_or_disk(source: str, train_split: str, valid_split: str | None) ->
     except ImportError:  # pragma: no cover - datasets is a core dependency
         raise DataError("reading a Hub dataset needs the datasets package: pip install datasets") from None
     path = Path(source).expanduser()
+    # AutoTrain's `config:split` names a Hub dataset's configuration (sentence-transformers/all-nli's pair:train).
+    config = train_split.rpartition(":")[0] or None
+    train_split, valid_split = split_name(train_split) or "train", split_name(valid_split)
     try:
-        loaded = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.load_dataset(source)
+        loaded = datasets.load_from_disk(str(path)) if path.is_dir() else datasets.load_dataset(source, config)
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one line naming the source
         raise DataError(f"cannot load dataset {source} ({type(err).__name__}: {_short(err)}); check the path or "
                         "Hub id (and HF_TOKEN for a private dataset)") from None
@@ -225,7 +238,7 @@ def read_table(source: str | Path, train_split: str = "train", valid_split: str 
     if path.is_dir():
         if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
             return _read_hub_or_disk(str(path), train_split, valid_split)
-        files = _split_files(path)
+        files = _split_files(path, train_split, valid_split)
         if "train" not in files:
             tables = sorted(f.name for f in path.iterdir()  # not hidden ones: the prepared copy's manifest
                             if f.suffix.lower() in TABLE_EXTENSIONS and not f.name.startswith("."))

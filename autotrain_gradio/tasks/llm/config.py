@@ -43,7 +43,8 @@ class LLMConfig(LanguageModelConfig):
                                    "them). Plain-text rows have no roles: they train on every token.")
     add_eos_token: bool = _f(True, "Add EOS", "End each plain-text row with the tokenizer's EOS token.")
     merge_adapter: bool = _f(False, "Merge adapter", "At the end, also write the base model with the adapter "
-                             "merged into output/<name>/merged/ (loads with AutoModelForCausalLM alone).")
+                             "merged into output/<name>/merged/ (loads with AutoModelForCausalLM alone); peft=false: "
+                             "no adapter, the model is whole already (AutoTrain's rule).")
     dpo_beta: float = _f(0.1, "Beta", "dpo: how far the policy may move from the reference; orpo: weight of the "
                          "odds-ratio term.", gt=0.0, le=100.0)
     max_prompt_length: int = _f(0, "Max prompt tokens", "dpo / orpo: prompts longer than this keep their last "
@@ -57,8 +58,6 @@ class LLMConfig(LanguageModelConfig):
 
     @model_validator(mode="after")
     def _rules(self) -> LLMConfig:
-        if self.merge_adapter and not self.peft:
-            raise ValueError("merge_adapter=true needs peft=true (a full fine-tune has no adapter to merge)")
         if self.model_ref and self.trainer != "dpo":
             raise ValueError(f"model_ref is the reference model of trainer='dpo' (trainer is {self.trainer!r}); "
                              "remove it")

@@ -178,7 +178,9 @@ def train(cfg: LLMConfig, ctx: RunContext) -> dict[str, Any]:
 
     # --- merge and push --------------------------------------------------------------------------------------
     final = ctx.paths.model_dir
-    if cfg.merge_adapter and ctx.is_main:
+    if cfg.merge_adapter and not cfg.peft:
+        ctx.log("merge_adapter: a full fine-tune has no adapter; the model in model/ is whole already")
+    if cfg.merge_adapter and cfg.peft and ctx.is_main:
         final = llm_model.merge_adapter(source, ctx.paths.model_dir, ctx.paths.output_dir / "merged")
         outputs["merged"] = str(final)
         ctx.log(f"adapter merged into full weights: {final}")
