@@ -18,7 +18,7 @@ from typing import Any
 from autotrain_gradio.compat.tasks import DEFAULTS, profile_for, resolve_task
 from autotrain_gradio.config import AUTOTRAIN_VALUES, ConfigError, autotrain_names
 from autotrain_gradio.pipeline.request import RunRequest, make_request
-from autotrain_gradio.tasks import MODELS
+from autotrain_gradio.tasks import MODELS, get_task
 
 TOP_KEYS = {"task", "base_model", "project_name", "log", "backend", "data", "params", "hub"}
 DATA_KEYS = {"path", "train_split", "valid_split", "chat_template", "column_mapping"}
@@ -145,13 +145,18 @@ def from_autotrain(data: dict[str, Any], path: str | Path = "config.yml", **flag
     if "push_to_hub" in hub:
         settings["push_to_hub"] = bool(hub["push_to_hub"])
     token = settings.pop("token", None) or hub.get("token") or None
+    mapping = source.get("column_mapping") or {}
+    if mapping and not get_task(task).column_keys:  # class folders: the folder names are the labels
+        notes.append(f"column_mapping {', '.join(f'{k}={v}' for k, v in mapping.items())}: {task} reads class "
+                     "folders (train_split/<label>/...), whose names are the labels; the mapping is not used")
+        mapping = {}
     options: dict[str, Any] = {
         "profile": profile_for(task, preset, flags.get("workspace") or None),
         "dataset_path": str(source["path"]) if source.get("path") is not None else None,
         "dataset_name": data.get("project_name"),
         "train_split": source.get("train_split") or None,
         "valid_split": source.get("valid_split") or None,
-        "column_mapping": source.get("column_mapping") or {},
+        "column_mapping": mapping,
         "config": _settings(task, settings),
         **backend_options(data.get("backend"), notes),
     }

@@ -18,7 +18,7 @@ import yaml
 from autotrain_gradio.cli import main
 from autotrain_gradio.compat.tasks import resolve_task
 from autotrain_gradio.config import tomllib
-from autotrain_gradio.tasks.llm.config import cuda_visible
+from autotrain_gradio.gpus import visible_gpus
 from tests.compat.autotrain_data import make_data, tiny_model
 
 CONFIGS = sorted((Path(__file__).parent / "configs").rglob("*.yml"))
@@ -40,12 +40,9 @@ def expected_refusal(config: dict) -> str | None:
     if params.get("unsloth"):  # the issue's rule: one clear line rather than a silent fallback
         return "unsloth=true: Unsloth's patched kernels are not used here"
     quantized = params.get("quantization") in ("int4", "int8")
-    return QLORA_ON_CPU if quantized and not cuda_visible() else None
+    return QLORA_ON_CPU if quantized and not visible_gpus() else None
 
 
-# AutoTrain's image layouts (train_split sub-folders, `image_column: image` naming the metadata's file_name column,
-# image classification's column mapping) are issue 20's readers (tasks/images.py), landing separately.
-IMAGE_LAYOUTS = {"image_classification", "image_scoring", "object_detection", "vlm"}
 
 
 def test_all_36_are_here():
@@ -53,9 +50,7 @@ def test_all_36_are_here():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parent.name}/{p.stem}" for p in CONFIGS])
-def test_config_validates_and_plans_unchanged(path, tmp_path, monkeypatch, capsys, request):
-    if path.parent.name in IMAGE_LAYOUTS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="image layouts: issue 20 (tasks/images.py)"))
+def test_config_validates_and_plans_unchanged(path, tmp_path, monkeypatch, capsys):
     config = _setup(path, tmp_path, monkeypatch)
     code = main(["--workspace", str(tmp_path / "ws"), "pipeline", "run", "--config", str(path), "--dry-run"])
     out, err = capsys.readouterr()

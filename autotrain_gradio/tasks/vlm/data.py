@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autotrain_gradio.tasks.formats import Table, TableData, check_no_missing, require_column, split_rows
+from autotrain_gradio.gpus import quantization_error
+from autotrain_gradio.tasks.formats import DataError, Table, TableData, check_no_missing, require_column, split_rows
 from autotrain_gradio.tasks.images import image_files, metadata_assets, read_metadata
 from autotrain_gradio.tasks.vlm.config import VLMConfig
 
@@ -38,7 +39,9 @@ def _samples(table: Table, metadata: Path, cfg: VLMConfig) -> list[Sample]:
 
 def load(source: str | Path, cfg: VLMConfig, train_split: str = "train", valid_split: str | None = None) -> VLMData:
     """Read and check the folder; raises DataError (one line) for a missing metadata file or column, an empty prompt
-    or answer, or an image file that is not there."""
+    or answer, an image file that is not there, or int4 / int8 quantization on a machine without CUDA."""
+    if problem := quantization_error(cfg.quantization):
+        raise DataError(problem)
     prompt = f", {cfg.prompt_text_column!r}" if cfg.trainer == "vqa" else ""
     root, data = read_metadata(source, f"vlm reads a folder of images with a metadata.jsonl or metadata.csv "
                                f"('{cfg.image_column}', '{cfg.text_column}'{prompt} columns)", train_split, valid_split)
