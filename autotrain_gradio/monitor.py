@@ -71,7 +71,8 @@ class Follower:
         self.last: str | None = None
         self.open = False  # a TTY line without its newline yet
 
-    def show(self, line: str) -> None:
+    def show(self, line: str, state: RunState | None = None, queue: int = 0) -> None:
+        """Draw the line (the run state is for richer views: see notebook.NotebookView)."""
         if line == self.last:
             return
         self.last = line
@@ -98,12 +99,24 @@ class Follower:
             self.open = False
 
 
-def follow(render: Callable[[], tuple[str, bool]], stream: TextIO = sys.stdout, interval: float = 1.0) -> str:
-    """Call `render()` -> (line, done) every `interval` seconds and show the line until done. Returns the last."""
-    follower = Follower(stream)
+def follower_for(stream: TextIO = sys.stdout) -> Follower:
+    """Where progress goes: the notebook's live view (bar, loss curve, samples) when this runs in a Jupyter / Colab
+    kernel and writes to its output, else the terminal line."""
+    if stream is sys.stdout:
+        from autotrain_gradio.notebook import NotebookView, in_notebook
+
+        if in_notebook():
+            return NotebookView()  # type: ignore[return-value]  # the same show / note / close calls
+    return Follower(stream)
+
+
+def follow(render: Callable[[], tuple], stream: TextIO = sys.stdout, interval: float = 1.0) -> str:
+    """Call `render()` -> (line, done[, run state, queue length]) every `interval` seconds and show it until done.
+    Returns the last line."""
+    follower = follower_for(stream)
     while True:
-        line, done = render()
-        follower.show(line)
+        line, done, *view = render()
+        follower.show(line, *view)
         if done:
             follower.close()
             return line

@@ -14,7 +14,7 @@ from autotrain_gradio.jobs.api import JobError
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.jobs.scheduler import supervise
 from autotrain_gradio.jobs.store import Job, JobStore
-from autotrain_gradio.monitor import ICONS, RESULT_CODES, Follower, batch_line, follow, progress_line
+from autotrain_gradio.monitor import ICONS, RESULT_CODES, batch_line, follow, follower_for, progress_line
 
 
 def _check(store: JobStore, workspace: str | Path, job: Job) -> Job:
@@ -61,13 +61,13 @@ def monitor_job(workspace: str | Path, job_id: int, stream: TextIO = sys.stdout,
             return f"{ICONS['queued']} {job.name}: queued ({position} of {len(queue)})", job.done
         tailer = tailer or job_tailer(job)  # only once launched: events_offset is set at launch
         state.update(poll_events(tailer))
-        return progress_line(state, queue=len(queue)), job.done
+        return progress_line(state, queue=len(queue)), job.done, state, len(queue)
 
     try:
         follow(render, stream, interval)
     finally:
         store.close()
-    Follower(stream).note(_result(job, state))
+    follower_for(stream).note(_result(job, state))
     return RESULT_CODES.get(job.status, 1)
 
 
@@ -79,7 +79,7 @@ def monitor_batch(workspace: str | Path, job_ids: list[int], stream: TextIO = sy
     states: dict[int, RunState] = {j.id: RunState() for j in jobs}
     tailers: dict = {}
     noted: set[int] = set()
-    follower = Follower(stream)
+    follower = follower_for(stream)
     try:
         while True:
             jobs = [_check(store, workspace, j) for j in jobs]
@@ -101,7 +101,8 @@ def monitor_batch(workspace: str | Path, job_ids: list[int], stream: TextIO = sy
                               + (f" (next: {queue[0]})" if queue else "")
                               + f" | Progress: {done}/{len(jobs)} ({done / len(jobs) * 100:.1f}%)")
             else:
-                follower.show(batch_line(current.name, states[current.id], queue, done, len(jobs)))
+                follower.show(batch_line(current.name, states[current.id], queue, done, len(jobs)),
+                              states[current.id], len(queue))
             time.sleep(interval)
     finally:
         store.close()

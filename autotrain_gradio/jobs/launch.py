@@ -93,7 +93,7 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
     """Run one trainer now and wait for it; return its exit code (0 completed, 1 failed, 143 cancelled, 2 bad
     config). Its output goes to output/<name>/log/train.log; with `monitor`, the progress line is drawn from
     events.jsonl. Ctrl-C sends SIGTERM (the trainer checkpoints and ends cancelled); a second one SIGKILLs."""
-    from autotrain_gradio.monitor import ICONS, Follower, progress_line
+    from autotrain_gradio.monitor import ICONS, follower_for, progress_line
 
     paths = run_paths(load_config(config_path).output_dir)
     tailer = EventTailer(paths.events)
@@ -103,7 +103,7 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
     proc = spawn(config_path, log, gpu_ids=gpu_ids, resume=resume)
     if on_spawn is not None:  # e.g. record the trainer's pid in the job store
         on_spawn(proc, tailer.offset)
-    follower = Follower(stream) if monitor else None
+    follower = follower_for(stream) if monitor else None
     interrupts = 0
     while True:
         try:
@@ -113,7 +113,7 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
             except subprocess.TimeoutExpired:
                 pass
             if follower:
-                follower.show(progress_line(state.update(poll_events(tailer))))
+                follower.show(progress_line(state.update(poll_events(tailer))), state)
         except KeyboardInterrupt:
             # The trainer has its own session, so the terminal's SIGINT did not reach it: pass the stop on.
             interrupts += 1
@@ -127,6 +127,7 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
         status = state.status if state.status in END_STATUSES else by_code.get(code, "failed")
         detail = state.error or ("" if status != "failed" else f"see {log}")
         if state.total:
-            follower.show(progress_line(state))
+            follower.show(progress_line(state), state)
+        follower.close()
         follower.note(f"{ICONS[status]} {paths.name}: {status}{': ' + detail if detail else ''} (exit code {code})")
     return code

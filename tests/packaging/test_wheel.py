@@ -9,17 +9,14 @@ the environment's own copy."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import site
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from autotrain_gradio.events import read_events
-from tests.packaging import BUILD_INPUTS, REPO
+from tests.packaging import REPO
+from tests.packaging.conftest import PIP, make_venv, venv_env
 from tests.toy_tables import toy_rows, write_csv
 
 SHIPPED = sorted(p.stem for p in (REPO / "autotrain_gradio" / "profiles").glob("*.toml"))
@@ -34,47 +31,17 @@ print(json.dumps({m: getattr(importlib.util.find_spec(m), "origin", None) for m 
 """
 
 
-def _no_editable_hook(site_packages: Path) -> None:
-    """A .pth in the environment, read before the system site-packages' ones, that turns the editable finder's
-    install() into a no-op: a module missing from the wheel then fails to import instead of coming from the checkout."""
-    names = sorted(p.stem for d in site.getsitepackages() for p in Path(d).glob("__editable___*_finder.py"))
-    stub = "import sys, types; " + "; ".join(
-        f"sys.modules.setdefault({n!r}, types.SimpleNamespace(install=lambda: None))" for n in names)
-    (site_packages / "00_no_editable_checkout.pth").write_text(stub + "\n" if names else "", encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("wheel")
-    src = root / "src"  # a copy, so the build writes nothing into the checkout
-    src.mkdir()
-    for name in BUILD_INPUTS:
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy(REPO / name, src / name)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"), str(src)],
-                   check=True, capture_output=True, timeout=300)
-    wheel = next((root / "dist").glob("autotrain_gradio-*.whl"))
-    env = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(env)], check=True,
-                   timeout=120)
-    python = env / "bin" / "python"
-    packages = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                   check=True, capture_output=True, text=True).stdout.strip())
-    _no_editable_hook(packages)
-    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+def venv(tmp_path_factory, wheel) -> Path:
+    env = make_venv(tmp_path_factory.mktemp("venv") / "venv")
+    subprocess.run([*PIP, "--python", str(env / "bin" / "python"), "install", "--no-deps", "--force-reinstall", "-q",
+                    str(wheel)], check=True, capture_output=True, timeout=300)
     return env
 
 
 def _run(venv: Path, cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(HOME=str(cwd), AUTOTRAIN_PROFILES=str(cwd / "no-user-profiles"), OMP_NUM_THREADS="1",
-               HF_HUB_OFFLINE="1", PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
-    env.pop("AUTOTRAIN_PROFILES_DIR", None)
-    proc = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(list(args), cwd=cwd, env=venv_env(venv, cwd), capture_output=True, text=True,
+                          timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 

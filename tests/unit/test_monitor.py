@@ -100,3 +100,15 @@ def test_progress_line_says_what_the_trainer_does_before_its_first_step():
     state.update([{"t": 2, "type": "start", "total_steps": 10, "step": 0},
                   {"t": 3, "type": "step", "step": 1, "total": 10, "loss": 0.5}])
     assert progress_line(state).endswith("| Queue: 0")  # once steps run, the line is the documented one
+
+
+def test_a_terminal_or_a_file_keeps_the_progress_line():
+    """Outside a Jupyter kernel progress stays the seed's line; the notebook view is for kernels only."""
+    import io
+    import sys
+
+    from autotrain_gradio.monitor import Follower, follower_for
+    from autotrain_gradio.notebook import in_notebook
+
+    assert not in_notebook()
+    assert type(follower_for(sys.stdout)) is Follower and type(follower_for(io.StringIO())) is Follower
