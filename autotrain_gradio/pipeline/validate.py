@@ -14,6 +14,7 @@ from typing import Any
 from autotrain_gradio.profiles import Profile
 from autotrain_gradio.tasks.formats import DataError
 from autotrain_gradio.tasks.images import ImageData
+from autotrain_gradio.tasks.table_guard import collected_notes
 from autotrain_gradio.workspace import RunPaths, free_bytes
 
 GB = 1024**3
@@ -87,11 +88,12 @@ def validate_data(source: str, profile: Profile, load: Any, cfg: Any, name: str,
     every image decoded) with the run's settings; then size, existing outputs and disk space. Read-only."""
     report = ValidationReport(Path(source).expanduser(), name, profile.name, profile.task)
     try:
-        report.data = load(source, cfg, train_split, valid_split)
+        with collected_notes() as notes:  # what the shared table checks noticed but accept
+            report.data = load(source, cfg, train_split, valid_split)
     except DataError as err:
         report.errors.append(str(err))
         return report
-    report.warnings.extend(getattr(report.data, "warnings", []))  # what the reader noticed but accepts
+    report.warnings.extend([*notes, *getattr(report.data, "warnings", [])])  # what the reader noticed but accepts
     count, unit, _ = data_size(report.data)
     if count < min_items:
         report.errors.append(f"{report.dataset_path} has {count} {unit}, fewer than --min-images {min_items}; add "

@@ -17,6 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotrain_gradio.tasks.table_guard import (
+    MAX_COLUMNS,
+    MAX_FIELD_CHARS,
+    TableLimitError,
+    check_cells,
+    check_header,
+    check_names,
+    check_parquet_schema,
+    check_text_limits,
+    check_values,
+)
 from autotrain_gradio.workspace import is_hub_id
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
@@ -118,6 +129,14 @@ def _frame_rows(frame: Any) -> tuple[list[str], list[dict[str, Any]]]:
     return columns, [{str(k): _clean(v) for k, v in rec.items()} for rec in records]
 
 
+def _limited(source: str, check: Callable[..., None], *args: Any) -> None:
+    """Run one of table_guard's checks; its refusal is this module's DataError."""
+    try:
+        check(*args)
+    except TableLimitError as err:
+        raise DataError(str(err)) from None
+
+
 def read_file(path: Path) -> Table:
     """One table file. Refuses ragged CSV rows, non-UTF-8 text, broken JSON lines and empty files, naming the line."""
     import pandas as pd
@@ -128,6 +147,7 @@ def read_file(path: Path) -> Table:
     try:
         if suffix in (".csv", ".tsv"):
             _check_text(path)
+            _limited(str(path), check_header, path, "\t" if suffix == ".tsv" else ",")
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8", dtype=object,
                                 keep_default_na=True, on_bad_lines="error", engine="python")
             frame = frame.where(frame.notna(), None)
@@ -146,12 +166,17 @@ def read_file(path: Path) -> Table:
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
                 raise DataError(f"{path}: expected a JSON list of objects (one per row), or use .jsonl with one "
                                 "object per line")
+            _check_keys(path, data)
             frame = pd.DataFrame.from_records(data)
         else:
+            _limited(str(path), check_parquet_schema, path)
             frame = pd.read_parquet(path)
     except DataError:
         raise
     except pd.errors.ParserError as err:
+        if "field larger than field limit" in str(err):
+            raise DataError(f"{path}: a field is longer than {MAX_FIELD_CHARS} characters, past the limit; shorten "
+                            "it or check the quoting (an unclosed quote swallows the lines after it)") from None
         raise DataError(f"{path}: rows do not match the header ({_short(err)}); fix the quoting or the number of "
                         "fields on that line") from None
     except (ValueError, OSError) as err:
@@ -159,6 +184,7 @@ def read_file(path: Path) -> Table:
     columns, rows = _frame_rows(frame)
     if not rows:
         raise DataError(f"{path} has a header but no rows; add data rows")
+    _limited(str(path), check_values, str(path), columns, rows)
     return Table(str(path), columns, rows)
 
 
@@ -169,11 +195,12 @@ def _short(err: BaseException) -> str:
 def _check_text(path: Path) -> None:
     raw = path.read_bytes()
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise DataError(f"{path}: line {line} is not UTF-8 text (byte {raw[err.start]:#04x}); save the file as "
                         "UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8')") from None
+    _limited(str(path), check_text_limits, path, text)
 
 
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
@@ -189,14 +216,27 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{path}: line {number} is a JSON {type(row).__name__}, not an object; write one "
                             '{"column": value, ...} object per line')
         rows.append(row)
+    _check_keys(path, rows)
     return rows
+
+
+def _check_keys(path: Path, rows: list[dict[str, Any]]) -> None:
+    """JSON rows: the columns they name together stay within the column limit (before a frame is built)."""
+    names: set[str] = set()
+    for number, row in enumerate(rows, 1):
+        names.update(row)
+        if len(names) > MAX_COLUMNS:
+            raise DataError(f"{path}: row {number} brings the keys (columns) past the limit of {MAX_COLUMNS}; keep "
+                            "the columns you train on")
 
 
 def _from_datasets(ds: Any, source: str) -> Table:
     columns = list(ds.column_names)
+    _limited(source, check_names, source, columns)
     rows = [{k: _clean(v) for k, v in row.items()} for row in ds]
     if not rows:
         raise DataError(f"{source} has no rows")
+    _limited(source, check_values, source, columns, rows)
     return Table(source, columns, rows)
 
 
@@ -302,6 +342,8 @@ def check_no_missing(table: Table, key: str, column: str, what: str = "value") -
     if bad:
         raise DataError(f"{table.source}: {len(bad)} empty or null {what}{'s' if len(bad) > 1 else ''} in column "
                         f"'{column}' ({key}) at {rows_text(bad)}; fill them in or drop those rows")
+    # The column's kind: text is text (not bytes, objects or lists), a label one value per row.
+    _limited(table.source, check_cells, table.source, key, column, table.column(column), what)
 
 
 def check_numeric(table: Table, key: str, column: str) -> list[float]:
@@ -330,7 +372,7 @@ def _decode(value: Any) -> Any:
         return value
     try:
         return json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         import ast
 
         try:
