@@ -21,7 +21,7 @@ from autotrain_gradio.jobs.backends import BackendError, remote_backend
 from autotrain_gradio.jobs.pids import pid_alive, signal_group
 from autotrain_gradio.jobs.runs import settle
 from autotrain_gradio.jobs.scheduler import LOCAL_SECRETS, ensure_worker, supervise, worker_pid
-from autotrain_gradio.jobs.secrets import hand_over, own_secrets
+from autotrain_gradio.jobs.secrets import hand_over, own_secrets, wake
 from autotrain_gradio.jobs.store import BACKENDS, Job, JobStore
 from autotrain_gradio.tasks import load_config
 from autotrain_gradio.workspace import workspace_root
@@ -100,6 +100,7 @@ def submit(workspace: str | Path, *, name: str, profile: str, config_path: str |
         store.close()
     if start_worker:
         ensure_worker(workspace)
+        wake(workspace)  # a warm worker launches it now, not at its next look
     return job
 
 
@@ -217,4 +218,5 @@ def resume(workspace: str | Path, job_id: int, *, start_worker: bool = True,
         store.close()
     if start_worker:
         ensure_worker(workspace)
+        wake(workspace)  # a warm worker launches it now, not at its next look
     return job

@@ -21,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import shutil
 import signal
 import sqlite3
@@ -56,6 +57,8 @@ REMOTE_POLL = {"ray": 1.0, "hf-jobs": 10.0}  # seconds between status/log calls 
 # A reserve the worker keeps on the workspace's disk and frees when the disk fills up, so the job store can still
 # record how the jobs ended (SQLite needs a few pages to write).
 BALLAST_NAME, BALLAST = ".worker.reserve", 2 << 20
+WARM_WORKER_S = 900.0  # the app starts its worker with itself; it waits this long for a job before it exits
+IDLE_POLL_S = 5.0  # an idle worker's look at the store (a submission wakes it at once anyway)
 _spawned: list[subprocess.Popen] = []  # workers this process started; polled so they don't linger as zombies
 # Secrets of jobs submitted from this process with start_worker=False, for a worker run in this same process.
 LOCAL_SECRETS: dict[str, dict[str, str]] = {}
@@ -93,8 +96,9 @@ def worker_pid(workspace: str | Path) -> int | None:
         return None
 
 
-def ensure_worker(workspace: str | Path) -> int | None:
-    """Start a detached worker unless one holds the lock. Returns the new worker's pid, or None."""
+def ensure_worker(workspace: str | Path, idle_grace: float | None = None) -> int | None:
+    """Start a detached worker unless one holds the lock. Returns the new worker's pid, or None. `idle_grace`: how
+    long it stays warm with nothing to do (default 2 s; the app keeps its worker warm for WARM_WORKER_S)."""
     workspace = Path(workspace)
     for proc in list(_spawned):
         if proc.poll() is not None:
@@ -110,7 +114,8 @@ def ensure_worker(workspace: str | Path) -> int | None:
         log = open(os.devnull, "wb")  # noqa: SIM115 - a full or read-only disk must not stop the queue
     with log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "autotrain_gradio.jobs", "--workspace", str(workspace)],
+            [sys.executable, "-m", "autotrain_gradio.jobs", "--workspace", str(workspace)]
+            + ([] if idle_grace is None else ["--idle-grace", str(idle_grace)]),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     _spawned.append(proc)
@@ -383,6 +388,8 @@ class Worker:
     def run(self) -> None:
         idle_since: float | None = None
         while True:
+            if not self.workspace.is_dir():  # removed under us (a test's or a notebook's temporary workspace)
+                return
             try:
                 busy = self.tick()
                 self.make_ballast()
@@ -397,7 +404,15 @@ class Worker:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= self.idle_grace:
                 return
-            time.sleep(self.poll)
+            # A submission wakes us at once (it connects to the inbox); idle, we look less often.
+            self.wait(self.poll if busy or idle_since is None else min(IDLE_POLL_S, self.idle_grace))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, or until someone connects to the inbox (a submission's wake-up or hand-over)."""
+        if self.inbox is None:
+            time.sleep(seconds)
+            return
+        select.select([self.inbox.sock], [], [], seconds)
 
 
 def _disk_is_full(err: BaseException) -> bool:

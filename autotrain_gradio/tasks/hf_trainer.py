@@ -238,10 +238,12 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
         callbacks=callbacks,
         optimizers=(make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.weight_decay), None)
         if own_optimizer else (None, None),
-        optimizer_cls_and_kwargs=trainer_optimizer(cfg.optimizer, args),
         **(trainer_kwargs or {}),
     )
 
+    # A torch implementation TrainingArguments.optim cannot name (foreach): the Trainer still builds it, with its
+    # weight-decay groups. Set as an attribute: some subclasses (Seq2SeqTrainer) do not take the argument.
+    trainer.optimizer_cls_and_kwargs = trainer_optimizer(cfg.optimizer, args) or trainer.optimizer_cls_and_kwargs
     # Without tqdm the Trainer prints every log dict to stdout; the events are our log.
     trainer.remove_callback(PrinterCallback)
 

@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from autotrain_gradio.auth import Access  # noqa: E402
+from autotrain_gradio.jobs.scheduler import WARM_WORKER_S, ensure_worker  # noqa: E402
 from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa: E402
 from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
 from autotrain_gradio.ui.app import build_app  # noqa: E402
@@ -61,6 +62,7 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
     root = workspace_root(workspace)
     root.mkdir(parents=True, exist_ok=True)
     ctx = AppContext(root, access or Access.from_settings(root, **settings))
+    ensure_worker(root, idle_grace=WARM_WORKER_S)  # warm before the first Start: a job launches at once
     remove_stale_uploads(ctx)
     blocks = build_app(root, ctx=ctx)
     blocks.queue(default_concurrency_limit=4)

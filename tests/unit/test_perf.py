@@ -49,6 +49,13 @@ def test_an_explicit_torch_implementation_reaches_the_trainer(tmp_path):
     cfg, ctx = _context(tmp_path, optimizer="adamw_foreach")
     cls, kwargs = trainer_optimizer(cfg.optimizer, training_arguments(cfg, ctx, evaluate=False))
     assert cls is torch.optim.AdamW and kwargs["foreach"] is True and kwargs["lr"] == cfg.learning_rate
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    # Set as fit sets it (Seq2SeqTrainer takes no such argument): the Trainer builds a foreach AdamW.
+    trainer = Seq2SeqTrainer(model=torch.nn.Linear(2, 2), args=Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path / "ckpt"), use_cpu=True, report_to="none"))
+    trainer.optimizer_cls_and_kwargs = (cls, kwargs)
+    assert trainer.create_optimizer().defaults["foreach"] is True
     built = make_optimizer("adamw_fused", [torch.nn.Parameter(torch.zeros(2))], 1e-3, 0.0)
     assert built.defaults["fused"] is True
     ctx.events.close()
@@ -114,3 +121,29 @@ def test_an_in_process_run_uses_its_setting_and_gives_the_callers_threads_back(t
     assert code == 1
     assert _threads_line(tmp_path) == f"torch threads {want} (cpu_threads setting)"
     assert torch.get_num_threads() == before
+
+
+def test_a_warm_worker_takes_the_next_job_and_stays_warm(tmp_path):
+    import os
+    import signal
+
+    from autotrain_gradio.jobs import JobStore, ensure_worker, submit, worker_pid
+
+    ws = tmp_path / "ws"
+    pid = ensure_worker(ws, idle_grace=120)  # as the app starts it
+    try:
+        deadline = time.monotonic() + 60
+        while worker_pid(ws) != pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker_pid(ws) == pid
+        # A job that fails at once (no data): the warm worker, not a new one, launches it, and stays for the next.
+        job = submit(ws, name="threads", profile="bench", config_path=_failing_config(ws), secrets={})
+        store = JobStore(ws)
+        deadline = time.monotonic() + 300
+        while store.get(job.id).status in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.get(job.id).status == "failed"
+        store.close()
+        assert worker_pid(ws) == pid
+    finally:
+        os.kill(pid, signal.SIGTERM)
