@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_commands(sub)
     add_tools_commands(sub)
+
+    from autotrain_gradio.compat.commands import add_task_commands
+
+    add_task_commands(sub)
     return parser
 
 

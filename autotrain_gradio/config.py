@@ -85,6 +85,8 @@ class RunConfig(BaseModel):
                 raise ValueError("eval_strategy=steps: evaluation here runs once per epoch; use eval_strategy=epoch "
                                  "(or no)")
             table = AUTOTRAIN_VALUES.get(field, {})
+            if isinstance(value, str) and value.lstrip("-").isdigit():
+                value = int(value)  # a command line's "-1"
             if isinstance(value, str | int | None) and not isinstance(value, bool) and value in table:
                 out[key] = table[value]
         return out

@@ -42,7 +42,9 @@ _GROUPS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
 TASK_NAMES: dict[str, tuple[str, dict[str, Any]]] = {name: (ours, preset) for ours, preset, names in _GROUPS
                                                      for name in names}
 # AutoTrain's defaults that change what is trained (not only how): below a config's params, over our profile's.
-DEFAULTS: dict[str, dict[str, Any]] = {"llm": {"peft": False}}  # AutoTrain's LLM is a full fine-tune unless peft
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "llm": {"peft": False, "chat_template": "none"},  # a full fine-tune of plain text unless the config says else
+}
 # `st:<trainer>`, `sentence-transformers:<trainer>` and `vlm:<trainer>`: the part after the colon is the trainer.
 TRAINER_SUFFIX = {"st": "sentence-transformers", "sentence-transformers": "sentence-transformers", "vlm": "vlm"}
 

@@ -151,7 +151,8 @@ def from_autotrain(data: dict[str, Any], path: str | Path = "config.yml", **flag
                      "folders (train_split/<label>/...), whose names are the labels; the mapping is not used")
         mapping = {}
     options: dict[str, Any] = {
-        "profile": profile_for(task, preset, flags.get("workspace") or None),
+        "profile": profile_for(task, {k: settings[k] for k in ("trainer", "tabular_task") if k in settings},
+                               flags.get("workspace") or None),
         "dataset_path": str(source["path"]) if source.get("path") is not None else None,
         "dataset_name": data.get("project_name"),
         "train_split": source.get("train_split") or None,
