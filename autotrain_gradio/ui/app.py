@@ -16,7 +16,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from autotrain_gradio.auth import Access  # noqa: E402
-from autotrain_gradio.ui import api, captions_tab, chat_tab, jobs_tab, profiles_tab, train_tab, try_tab  # noqa: E402
+from autotrain_gradio.ui import (  # noqa: E402
+    api,
+    captions_tab,
+    chat_tab,
+    jobs_tab,
+    profiles_tab,
+    signin,
+    train_tab,
+    try_tab,
+)
 from autotrain_gradio.ui.actions import AppContext  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
@@ -41,7 +50,8 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
                         f"{MODE_NOTES[ctx.access.mode].format(root=root)}")
             if ctx.access.mode == "space":
                 gr.LoginButton(scale=0, min_width=220, elem_id="login")
-        with gr.Tabs():
+        gate = signin.gate(ctx)  # Space mode: a visitor signs in before anything else
+        with gr.Tabs(visible=gate is None) as tabs:
             with gr.Tab("Train", id="train"):
                 train = train_tab.build(ctx, app)
             with gr.Tab("Captions", id="captions"):
@@ -59,5 +69,6 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
                                jobs.selected, api_visibility="private").then(
             jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
         jobs_page.select(jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
+        signin.follow(app, ctx, gate, tabs)
     return app
 

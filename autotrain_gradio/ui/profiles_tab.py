@@ -12,6 +12,7 @@ import pandas as pd
 
 from autotrain_gradio.auth import User
 from autotrain_gradio.profiles import SHIPPED_DIR, Profile, ProfileError
+from autotrain_gradio.tasks import missing_install
 from autotrain_gradio.ui.actions import AppContext
 
 
@@ -25,10 +26,13 @@ def _where(ctx: AppContext, user: User | None, prof: Profile) -> str:
 
 
 def profiles_frame(ctx: AppContext, user: User | None) -> pd.DataFrame:
-    """name, task, min images, base model, description, file: one row per profile."""
-    rows = [[p.name, p.task, p.min_images, p.config.get("base_model", ""), p.description, _where(ctx, user, p)]
+    """name, task, min images, base model, description, file, installed (yes, or the pip command that adds the
+    task's libraries): one row per profile."""
+    rows = [[p.name, p.task, p.min_images, p.config.get("base_model", ""), p.description, _where(ctx, user, p),
+             missing_install(p.task) or "yes"]
             for p in sorted(ctx.profiles(user).values(), key=lambda p: p.name)]
-    return pd.DataFrame(rows, columns=["name", "task", "min images", "base model", "description", "file"])
+    return pd.DataFrame(rows, columns=["name", "task", "min images", "base model", "description", "file",
+                                       "installed"])
 
 
 def profile_detail(ctx: AppContext, user: User | None, name: str | None) -> tuple[str, str]:

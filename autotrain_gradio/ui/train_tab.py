@@ -25,6 +25,7 @@ from autotrain_gradio.ui import columns
 from autotrain_gradio.ui.actions import ActionError, AppContext, run_request
 from autotrain_gradio.ui.form import build_form, form_values, overrides_from_form
 from autotrain_gradio.ui.manage import save_profile
+from autotrain_gradio.ui.offered import not_installed_html, offered
 from autotrain_gradio.ui.uploads import ACCEPTED, delete_upload, save_upload
 
 DEFAULT_PROFILE = "TinyFluxLORA"  # runs anywhere (CPU, no download), so the first click works
@@ -101,7 +102,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
     """Render the Train tab's contents in the current Blocks context."""
     root = ctx.root
     profiles = list_profiles(root)
-    chosen = DEFAULT_PROFILE if DEFAULT_PROFILE in profiles else next(iter(sorted(profiles)), None)
+    names = offered(profiles)  # only what can train here; the rest are listed apart with their pip command
+    chosen = DEFAULT_PROFILE if DEFAULT_PROFILE in names else next(iter(names), None)
     chosen_task = profiles[chosen].task if chosen else next(iter(TASKS))
     uploads_only = ctx.access.mode == "space"  # a Space reads no server folders
 
@@ -117,10 +119,11 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
                                       visible=ctx.access.shared)  # the upload in the dataset box, yours only
         with gr.Column(scale=2):
             with gr.Row():
-                profile = gr.Dropdown(choices=sorted(profiles), value=chosen, label="Profile", elem_id="profile",
+                profile = gr.Dropdown(choices=names, value=chosen, label="Profile", elem_id="profile",
                                       scale=5)
                 refresh = gr.Button("↻", scale=0, min_width=48, size="sm", elem_id="profiles-refresh")
             description = gr.Markdown(profiles[chosen].description if chosen else "")
+            gr.HTML(not_installed_html(profiles), elem_id="not-installed")
             with gr.Row():
                 dataset_name = gr.Textbox(label="Dataset name", elem_id="dataset-name",
                                           placeholder="default: the folder name")
@@ -167,7 +170,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
         return updates
 
     def on_refresh(current: str | None, request: gr.Request) -> gr.Dropdown:
-        names = sorted(ctx.profiles(ctx.access.user_of(request)))
+        names = offered(ctx.profiles(ctx.access.user_of(request)))
         return gr.Dropdown(choices=names, value=current if current in names else (names[0] if names else None))
 
     def on_upload(files: list[str] | None, name: str, request: gr.Request) -> dict:
@@ -210,7 +213,7 @@ def build(ctx: AppContext, app: gr.Blocks) -> TrainTab:
             path = save_profile(ctx, user, prof.name, data[new_profile], settings)
         except (ActionError, ProfileError) as err:
             return {report: _error_html(str(err))}
-        names = sorted(ctx.profiles(user))
+        names = offered(ctx.profiles(user))
         where = "in your own profiles" if ctx.access.shared else f"({path})"  # no server path in a shared app
         return {report: f"<p>💾 Saved profile {html.escape(path.stem)} {html.escape(where)}</p>",
                 profile: gr.Dropdown(choices=names, value=path.stem), new_profile: ""}

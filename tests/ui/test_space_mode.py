@@ -121,3 +121,34 @@ def test_space_visitors_sign_in_and_only_the_owner_trains_on_uploads(space, tmp_
     forged.headers["Cookie"] = "session=" + session_cookie("owner")[:-4] + "AAAA"
     with pytest.raises(Exception, match="sign in first"):
         forged.predict(api_name="/list_jobs")
+
+
+@pytest.mark.browser
+def test_a_visitor_is_asked_to_sign_in_before_anything_else(space):
+    """In real Chromium: without a session the page is the sign-in panel (no tab, no upload box to be refused by);
+    signed in, the tabs are there and the panel is gone."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.ui.test_app import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: the browser tests drive the system Chromium only")
+    url, _ = space
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            anonymous = browser.new_page()
+            anonymous.goto(url)
+            expect(anonymous.locator("#signin-gate")).to_contain_text("Sign in to start", timeout=60_000)
+            expect(anonymous.locator("#signin-gate-login")).to_be_visible()
+            expect(anonymous.locator("#dataset-upload")).to_be_hidden()
+            expect(anonymous.get_by_role("tab", name="Jobs")).to_be_hidden()
+            signed_in = browser.new_context()
+            signed_in.add_cookies([{"name": "session", "value": session_cookie("owner"), "url": url}])
+            page = signed_in.new_page()
+            page.goto(url)
+            expect(page.locator("#profile")).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("tab", name="Jobs")).to_be_visible()
+            expect(page.locator("#signin-gate")).to_be_hidden()
+        finally:
+            browser.close()
