@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 from autotrain_gradio.events import END_STATUSES, EVENT_TAG, EXIT_CANCELLED, EventTailer, RunState
@@ -56,6 +58,31 @@ def last_log_line(job: Job) -> str:
     return lines[-1] if lines else ""
 
 
+def killed_by(number: int, job: Job) -> str:
+    """What a trainer's end by a signal says: the signal by number and name, and the out-of-memory killer when the
+    kernel's log names this process."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    text = f"trainer killed by signal {number} ({name})"
+    if number == signal.SIGKILL and job.pid is not None and oom_killed(job.pid):
+        return (f"{text}: the kernel's out-of-memory killer stopped it (the machine ran out of RAM); lower "
+                "batch_size or the model size, then resume")
+    if number == signal.SIGKILL:
+        return f"{text}: something outside the app ended it (kill -9, or the out-of-memory killer); see {job.log_path}"
+    return f"{text}; see {job.log_path}"
+
+
+def oom_killed(pid: int) -> bool:
+    """True when the kernel's log says its out-of-memory killer killed this pid (False where it cannot be read)."""
+    try:
+        log = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return re.search(rf"(Out of memory|Memory cgroup out of memory): Killed process {pid}\b", log) is not None
+
+
 def disk_full(path: Path, margin: int = 1 << 20) -> bool:
     """True when the filesystem holding path has less than `margin` bytes free."""
     try:
@@ -82,6 +109,8 @@ def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str
         status, error = "completed", ""
     elif exit_code in (EXIT_CANCELLED, -signal.SIGTERM):
         status, error = "cancelled", "stopped by SIGTERM"
+    elif exit_code is not None and exit_code < 0:  # killed by a signal: that is the news, not the log's last line
+        status, error = "failed", killed_by(-exit_code, job)
     elif exit_code is not None:
         status = "failed"
         if disk_was_full or disk_full(Path(job.output_dir)):  # its own error could not be written anywhere

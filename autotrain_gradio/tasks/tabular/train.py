@@ -282,6 +282,12 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
         except StoppedWithinTrial:
             ctx.log("stop requested: the running trial was interrupted (it is not counted and runs again on "
                     "--resume); keeping the best model")
+    # Optuna's timeout ends optimize() quietly: say so, with the count, so 8 of 20 trials is never a surprise.
+    timed_out = "" if ctx.stop_requested or done >= cfg.num_trials else (
+        f"the study stopped at its time limit of {cfg.time_limit} s after {done} of {cfg.num_trials} trials "
+        "(time_limit); raise time_limit to run them all")
+    if timed_out:
+        ctx.log(timed_out, "warning")
 
     # --- outputs: the best trial's model is already model.joblib ------------------------------------------------
     trials = study.get_trials(deepcopy=False)
@@ -303,7 +309,8 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
         db = Path(cfg.output_dir) / "study.db"
         ctx.events.checkpoint(step=done, path=db)
         return {"checkpoint": str(db)}
-    outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "trials": done}
+    outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "trials": done,
+                               **({"stopped": timed_out} if timed_out else {})}
     if cfg.push_to_hub and ctx.is_main:
         outputs["hub"] = push_to_hub(cfg, model_dir)
     return outputs
