@@ -59,6 +59,16 @@ def test_every_module_comes_from_the_wheel(venv, outside):
     assert not foreign, f"imported from outside the environment: {foreign}"
 
 
+def test_every_file_of_the_package_is_in_the_wheel(venv):
+    """Data read at run time (profiles, model configs) included: a file missing here is missing package-data."""
+    def files(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+    (installed,) = venv.glob("lib/python*/site-packages/autotrain_gradio")
+    missing = sorted(files(REPO / "autotrain_gradio") - files(installed))
+    assert not missing, f"not in the wheel (add them to [tool.setuptools.package-data]): {missing}"
+
+
 def test_profiles_lists_every_shipped_profile(venv, outside):
     listed = [line.split()[0] for line in _run(venv, outside, "autotrain", "profiles").stdout.splitlines() if line]
     assert len(SHIPPED) >= 30 and sorted(listed) == SHIPPED
