@@ -10,25 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from autotrain_gradio.cli_flags import add_model_flags, given
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.tasks import TASKS, describe_fields
+from autotrain_gradio.tasks.captioning.config import CAPTION_SETTINGS, CaptioningConfig
+
+CAPTION_FLAGS = ("base_model", *CAPTION_SETTINGS)  # `caption` takes these captioning settings as flags
 
 
 def _add_request_flags(p: argparse.ArgumentParser, batch: bool) -> None:
     """One flag per RunRequest field (its help is the field's description): declared once, in pipeline/request.py."""
     from autotrain_gradio.pipeline.request import RunRequest
 
-    for key, info in RunRequest.model_fields.items():
-        extra = info.json_schema_extra or {}
-        if not extra.get("flag", True) or extra.get("batch") not in (None, batch):
-            continue
-        flag = "--" + key.replace("_", "-")
-        if info.annotation in (bool, "bool"):
-            p.add_argument(flag, action="store_true", default=None, help=info.description)
-        elif info.annotation in (int, "int"):
-            p.add_argument(flag, type=int, default=None, help=f"{info.description} (default {info.default})")
-        else:
-            p.add_argument(flag, default=None, help=info.description)
+    add_model_flags(p, RunRequest, batch=batch)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training setting, e.g. --set learning_rate=2e-4 (repeatable)")
     p.add_argument("--config", dest="request_file", help="TOML with these options, a [config] table of training "
@@ -90,9 +84,9 @@ def cmd_caption(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = caption_dataset(args.dataset_path, args.model, profile=args.profile or CAPTION_PROFILE,
-                             prefix=args.prefix, style=args.style, prompt=args.prompt, overwrite=args.overwrite,
-                             max_new_tokens=args.max_length, batch_size=args.batch_size, **flags)
+    settings = given(args, CaptioningConfig, CAPTION_FLAGS)  # checked by the captioning config, as --set would be
+    result = caption_dataset(args.dataset_path, settings.pop("base_model", None),
+                             profile=args.profile or CAPTION_PROFILE, **settings, **flags)
     if result.ok and result.job_id is not None:
         print(f"📝 then fix captions in the app's Captions tab, and train on the captioned copy with: autotrain "
               f"pipeline run --dataset-path {args.dataset_path} --dataset-name {result.name} --skip-copy --force "
@@ -175,15 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     cap = sub.add_parser("caption", help="caption images with a vision-language model (a queued job); captions go "
                          "into the prepared copy input/<name>, never the originals")
     _add_request_flags(cap, batch=False)
-    cap.add_argument("--model", default=None, help="captioner: Hub id or folder (default: the Captioning profile's "
-                     "BLIP; florence-community/Florence-2-base; tiny:captioner for tests)")
-    cap.add_argument("--prefix", default=None, help="text or trigger word written before every caption")
-    cap.add_argument("--style", choices=("short", "detailed", "more_detailed"), default=None, help="caption style")
-    cap.add_argument("--prompt", default=None, help="prompt / task token (overrides --style)")
-    cap.add_argument("--max-length", type=int, default=None, help="most tokens per caption")
-    cap.add_argument("--batch-size", type=int, default=None, help="images captioned at once")
-    cap.add_argument("--overwrite", action="store_true", default=None,
-                     help="caption every image (default: keep existing captions, caption only the rest)")
+    add_model_flags(cap, CaptioningConfig, keys=CAPTION_FLAGS,
+                    aliases={"base_model": ("--model",), "max_new_tokens": ("--max-length",)})
     cap.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
     cap.set_defaults(func=cmd_caption, mode="run")
 

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from autotrain_gradio.cli_flags import add_model_flags, given
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.events import EXIT_BAD_INPUT
 from autotrain_gradio.gpus import check_gpu_ids, parse_gpu_ids
 from autotrain_gradio.jobs import (
-    BACKENDS,
     FINAL,
     STATUSES,
     Job,
@@ -144,22 +144,22 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    """Queue (or with --immediate run here) a config.toml; the flags are a StartRequest, checked as one model."""
+    from autotrain_gradio.pipeline.request import StartRequest, validated
     from autotrain_gradio.tasks import load_config
 
-    cfg = load_config(args.config)
-    gpus = parse_gpu_ids(args.gpu_ids)
-    if args.backend == "local":
+    req = validated(StartRequest, **given(args, StartRequest))
+    cfg = load_config(req.config)
+    gpus = parse_gpu_ids(req.gpu_ids)
+    if req.backend == "local":
         check_gpu_ids(gpus)
     root = _root(args)
-    if args.immediate:
-        return run_now(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus)[1]
-    if args.backend != "local" and args.immediate:
-        raise JobError(f"--immediate runs the trainer here; drop it or drop --backend {args.backend}")
-    job = submit(root, name=cfg.name, profile=args.profile, config_path=args.config, gpu_ids=gpus,
-                 max_concurrent=args.max_concurrent, backend=args.backend,
-                 options={"ray_address": args.ray_address, "flavor": args.hf_flavor})
+    if req.immediate:  # the request refuses it with a remote backend
+        return run_now(root, name=cfg.name, profile=req.profile, config_path=req.config, gpu_ids=gpus)[1]
+    job = submit(root, name=cfg.name, profile=req.profile, config_path=req.config, gpu_ids=gpus,
+                 max_concurrent=req.max_concurrent, backend=req.backend, options=req.backend_options)
     print(f"queued as job {job.id}; follow it with: autotrain train monitor --job {job.id}")
-    return monitor_job(root, job.id, sys.stdout) if args.monitor else 0
+    return monitor_job(root, job.id, sys.stdout) if req.monitor else 0
 
 
 def _guard(func):
@@ -206,15 +206,8 @@ def add_train_commands(subparsers) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
     p.add_argument("--tail", type=int, default=0, help="start with the last N lines only")
 
+    from autotrain_gradio.pipeline.request import StartRequest
+
     p = add("start", cmd_start, "queue a training run from a config.toml (as written by `pipeline prepare`)",
             job=False)
-    p.add_argument("--config", required=True, help="output/<name>/config.toml")
-    p.add_argument("--profile", default="", help="profile name to show in `train list`")
-    p.add_argument("--gpu-ids", default=None, help="comma-separated GPU ids (default: free GPUs)")
-    p.add_argument("--max-concurrent", type=int, default=None,
-                   help="jobs of this backend's queue running at once; stays until changed (default: as it is, 1)")
-    p.add_argument("--backend", choices=BACKENDS, default="local", help="where the job runs (default local)")
-    p.add_argument("--ray-address", default=None, help="Ray dashboard address (default: RAY_ADDRESS)")
-    p.add_argument("--hf-flavor", default=None, help="Hugging Face Jobs hardware (default a10g-small)")
-    p.add_argument("--immediate", action="store_true", help="run in the foreground instead of queueing")
-    p.add_argument("--monitor", action="store_true", help="follow the job until it ends")
+    add_model_flags(p, StartRequest)

@@ -17,11 +17,9 @@ from typing import Any
 from autotrain_gradio.config import ConfigError
 from autotrain_gradio.pipeline.request import RunRequest, make_request
 from autotrain_gradio.pipeline.run import EXIT_BAD_INPUT, PipelineResult, run_pipeline
+from autotrain_gradio.tasks.captioning.config import CAPTION_SETTINGS
 
 CAPTION_PROFILE = "Captioning"
-# caption_dataset keywords that are captioning settings (the rest are RunRequest options)
-CAPTION_SETTINGS = ("style", "prompt", "max_new_tokens", "num_beams", "prefix", "overwrite", "batch_size",
-                    "caption_extension", "mixed_precision")
 
 
 def caption_request(dataset_path: str | Path, model: str | None = None, *, profile: str = CAPTION_PROFILE,

@@ -8,15 +8,25 @@ the app builds one from its form, and `run_pipeline(request)` takes one. Cross-f
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from autotrain_gradio.config import ConfigError, read_toml
 from autotrain_gradio.tasks import parse_override
 from autotrain_gradio.tasks.formats import DataError, parse_column_mapping
 
 MODES = ("run", "prepare")
+M = TypeVar("M", bound=BaseModel)
 # AutoTrain parameter -> the request option it is (a valid_split that is a number stays the hold-out fraction)
 LIFTED = {"project_name": "dataset_name", "data_path": "dataset_path", "train_split": "train_split",
           "valid_split": "valid_split"}
@@ -27,10 +37,58 @@ def _opt(default: Any, help_text: str, *, flag: bool = True, batch: bool | None 
     return Field(default, description=help_text, json_schema_extra={"flag": flag, "batch": batch}, **extra)
 
 
-class RunRequest(BaseModel):
-    """One pipeline request: what to train on, with which profile, and how to run it."""
+class QueueOptions(BaseModel):
+    """How a configured run is trained: where, on which GPUs, how many at once, in the foreground or queued. Shared
+    by `RunRequest` (`pipeline run`) and `StartRequest` (`train start`), so both take the same flags and rules."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True, validate_by_alias=True)
+
+    gpu_ids: str = _opt("", 'GPUs to use, e.g. "0,1" (default: free GPUs)')
+    max_concurrent: int | None = _opt(None, "jobs of this backend's queue running at once; a setting of the queue "
+                                      "that stays until changed (default: as it is, 1 at first)", ge=1, le=64)
+    backend: Literal["local", "ray", "hf-jobs"] = _opt(
+        "local", "where the job runs: local (processes here), ray (a Ray cluster, Job Submission API), hf-jobs "
+        "(Hugging Face Jobs)")
+    ray_address: str = _opt("", "the Ray cluster's dashboard address, e.g. http://HOST:8265 (default: RAY_ADDRESS)")
+    hf_flavor: str = _opt("", "Hugging Face Jobs hardware, e.g. a10g-small, l4x1, a100-large (default a10g-small)")
+    immediate: bool = _opt(False, "train in the foreground, no queue")
+    monitor: bool = _opt(False, "follow training progress live")
+
+    @field_validator("gpu_ids", mode="before")
+    @classmethod
+    def _gpu_text(cls, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, list | tuple):
+            return ",".join(str(v) for v in value)
+        return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _queue_rules(self) -> QueueOptions:
+        if self.immediate and self.backend != "local":
+            raise ValueError(f"immediate runs the trainer here in the foreground; with backend {self.backend} drop "
+                             "--immediate (or use --backend local)")
+        if self.ray_address and self.backend != "ray":
+            raise ValueError(f"ray_address is for backend ray, but backend is {self.backend}; add --backend ray")
+        if self.hf_flavor and self.backend != "hf-jobs":
+            raise ValueError(f"hf_flavor is for backend hf-jobs, but backend is {self.backend}; add --backend hf-jobs")
+        return self
+
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """What the job store keeps for the backend (addresses, hardware; never secrets)."""
+        return {"ray_address": self.ray_address or None, "flavor": self.hf_flavor or None}
+
+
+class StartRequest(QueueOptions):
+    """`autotrain train start`: queue (or run in the foreground) a config.toml that `pipeline prepare` wrote."""
+
+    config: str = _opt(..., "output/<name>/config.toml (as written by `pipeline prepare`)")
+    profile: str = _opt("", "profile name to show in `train list`")
+
+
+class RunRequest(QueueOptions):
+    """One pipeline request: what to train on, with which profile, and how to run it."""
 
     dataset_path: str = _opt("", "images folder / .zip, a table file (CSV, TSV, JSON, JSONL, Parquet), a folder "
                              "with train/valid files, a save_to_disk folder, or a Hub dataset id", batch=False,
@@ -41,23 +99,13 @@ class RunRequest(BaseModel):
     dataset_name: str = _opt("", "name for input/<name> and output/<name> (default: from the dataset path)",
                              batch=False, validation_alias=AliasChoices("project_name"))
     min_images: int = _opt(1, "refuse datasets with fewer images (or table rows)", ge=1)
-    gpu_ids: str = _opt("", 'GPUs to use, e.g. "0,1" (default: free GPUs)')
-    max_concurrent: int | None = _opt(None, "jobs of this backend's queue running at once; a setting of the queue "
-                                      "that stays until changed (default: as it is, 1 at first)", ge=1, le=64)
-    backend: Literal["local", "ray", "hf-jobs"] = _opt(
-        "local", "where the job runs: local (processes here), ray (a Ray cluster, Job Submission API), hf-jobs "
-        "(Hugging Face Jobs)")
-    ray_address: str = _opt("", "the Ray cluster's dashboard address, e.g. http://HOST:8265 (default: RAY_ADDRESS)")
-    hf_flavor: str = _opt("", "Hugging Face Jobs hardware, e.g. a10g-small, l4x1, a100-large (default a10g-small)")
     column_mapping: dict[str, Any] = _opt({}, "table columns, AutoTrain's keys: "
                                           "text_column=review,target_column=label (a list: target_columns=a|b)")
     train_split: str = _opt("train", "split to train on (Hub / save_to_disk datasets)")
     valid_split: str = _opt("", "split to validate on (Hub / save_to_disk datasets; default: a seeded hold-out)")
-    monitor: bool = _opt(False, "follow training progress live")
     skip_copy: bool = _opt(False, "reuse input/<name> if it exists")
     force: bool = _opt(False, "replace what an earlier run wrote")
     dry_run: bool = _opt(False, "validate and print the plan; write nothing")
-    immediate: bool = _opt(False, "train in the foreground, no queue")
     in_process: bool = _opt(False, "train in this process, no subprocess (a notebook gets the trained model back "
                             "in the result; a ZeroGPU Space trains inside its GPU grants)")
     grant_seconds: int = _opt(0, "ZeroGPU: seconds per GPU grant (0: the platform's cap); a longer run checkpoints "
@@ -65,6 +113,9 @@ class RunRequest(BaseModel):
     mode: Literal["run", "prepare"] = _opt("run", "run all phases, or stop after configure", flag=False)
     workspace: str = _opt("", "workspace folder (default $AUTOTRAIN_WORKSPACE or .)", flag=False)
     owner: str = _opt("", "who submits the job (a shared app's signed-in user); '' = the local user", flag=False)
+    hf_token: SecretStr | None = _opt(None, "the Hugging Face token the job gets and the base model is checked with "
+                                      "(a shared app's user's own; '' = none); None = this machine's HF_TOKEN, as "
+                                      "the CLI passes it. Never written to a file or a log", flag=False)
     overrides: dict[str, Any] = _opt({}, "training settings over the profile (--set key=value)", flag=False)
     config: dict[str, Any] = _opt({}, "training settings from a --config file's [config] table", flag=False)
 
@@ -98,15 +149,6 @@ class RunRequest(BaseModel):
             return [p.strip() for p in value.split(",") if p.strip()]
         return value
 
-    @field_validator("gpu_ids", mode="before")
-    @classmethod
-    def _gpu_text(cls, value: Any) -> Any:
-        if value is None:
-            return ""
-        if isinstance(value, list | tuple):
-            return ",".join(str(v) for v in value)
-        return str(value) if isinstance(value, int) else value
-
     @field_validator("column_mapping", mode="before")
     @classmethod
     def _mapping(cls, value: Any) -> Any:
@@ -130,25 +172,31 @@ class RunRequest(BaseModel):
             raise ValueError("dry_run and in_process together: a dry run writes nothing and trains nothing; drop one")
         if self.skip_copy and self.force and not self.dataset_path and not (self.datasets_dir or self.dataset_paths):
             raise ValueError("skip_copy and force need a dataset")
-        if self.immediate and self.backend != "local":
-            raise ValueError(f"immediate runs the trainer here in the foreground; with backend {self.backend} drop "
-                             "--immediate (or use --backend local)")
         if self.in_process and self.backend != "local":
             raise ValueError(f"in_process trains in this very process; with backend {self.backend} drop --in-process "
                              "(or use --backend local)")
-        if self.ray_address and self.backend != "ray":
-            raise ValueError(f"ray_address is for backend ray, but backend is {self.backend}; add --backend ray")
-        if self.hf_flavor and self.backend != "hf-jobs":
-            raise ValueError(f"hf_flavor is for backend hf-jobs, but backend is {self.backend}; add --backend hf-jobs")
         if self.valid_split and self.valid_split == self.train_split:
             raise ValueError(f"valid_split and train_split are both '{self.train_split}': validating on the "
                              "training rows measures nothing; pick another split or leave valid_split empty")
         return self
 
     @property
-    def backend_options(self) -> dict[str, Any]:
-        """What the job store keeps for the backend (addresses, hardware; never secrets)."""
-        return {"ray_address": self.ray_address or None, "flavor": self.hf_flavor or None}
+    def job_secrets(self) -> dict[str, str] | None:
+        """What the job's process gets: the request's token (none when it is ''), or None: this machine's own, as
+        `jobs.submit` takes them by default."""
+        if self.hf_token is None:
+            return None
+        token = self.hf_token.get_secret_value()
+        return {"HF_TOKEN": token} if token else {}
+
+    @property
+    def check_token(self) -> str | None:
+        """The token the base model is checked with: the one the job will have."""
+        if self.hf_token is None:
+            from autotrain_gradio.jobs.secrets import own_secrets
+
+            return own_secrets().get("HF_TOKEN")
+        return self.hf_token.get_secret_value() or None
 
     @property
     def layers(self) -> tuple[dict[str, Any], ...]:
@@ -156,7 +204,7 @@ class RunRequest(BaseModel):
         return (self.config, self.column_mapping, self.overrides)
 
 
-REQUEST_FILE_KEYS = set(RunRequest.model_fields) - {"workspace", "overrides", "owner"}
+REQUEST_FILE_KEYS = set(RunRequest.model_fields) - {"workspace", "overrides", "owner", "hf_token"}
 
 
 def explain(err: ValidationError) -> str:
@@ -169,12 +217,17 @@ def explain(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def make_request(**options: Any) -> RunRequest:
-    """A RunRequest from keyword options (None means 'not given'); raises ConfigError with one line."""
+def validated(model: type[M], **options: Any) -> M:
+    """A request model from keyword options (None means 'not given'); raises ConfigError with one line."""
     try:
-        return RunRequest(**{k: v for k, v in options.items() if v is not None})
+        return model(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as err:
         raise ConfigError(explain(err)) from None
+
+
+def make_request(**options: Any) -> RunRequest:
+    """A RunRequest from keyword options (None means 'not given'); raises ConfigError with one line."""
+    return validated(RunRequest, **options)
 
 
 def request_from_file(path: str, **flags: Any) -> RunRequest:

@@ -23,6 +23,7 @@ from autotrain_gradio.events import (  # noqa: F401 - the exit codes are re-expo
     EXIT_PARTIAL,
 )
 from autotrain_gradio.gpus import check_gpu_ids, parse_gpu_ids
+from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.configure import build_config, write_run_folder
 from autotrain_gradio.pipeline.logs import pipeline_logger
 from autotrain_gradio.pipeline.prepare import prepare_dataset
@@ -124,8 +125,25 @@ def _request(request: RunRequest | str | Path | None, profile: str | None, optio
     return keyword_request(options, dataset_path=request, profile=profile)
 
 
+def _refused(result: PipelineResult, phase: str, *errors: str) -> PipelineResult:
+    result.errors.extend(errors)
+    result.exit_code = EXIT_BAD_INPUT
+    result.add(phase, False, errors[0])
+    return result
+
+
+def _base_model_of(cfg: Any) -> str | None:
+    """The base model a run loads; None for a task that loads none (tabular: an empty, unused field)."""
+    field = type(cfg).model_fields.get("base_model")
+    if field is None or not (cfg.base_model or field.default):
+        return None
+    return cfg.base_model
+
+
 def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, Any]:
-    """Phase 1 and the pure part of phase 3: everything that can be wrong is found here, nothing is written."""
+    """Phase 1 and the pure part of phase 3: everything that can be wrong is found here, nothing is written: the
+    request, the profile, the name, the settings, the base model (reachable with the token the job will have) and
+    the data (the task's own reader)."""
     req = request
     result = PipelineResult(req.dataset_path, req.profile)
     root = workspace_root(req.workspace or None)
@@ -147,33 +165,23 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
             takes = ", ".join(task.column_keys) or "no column mapping (its data is not a table)"
             raise ConfigError(f"column mapping key {', '.join(map(repr, unknown))} is not one {prof.task} takes; "
                               f"it takes {takes}")
+        result.profile = prof.name
+        result.name = name = req.dataset_name or suggest_name(req.dataset_path)
+        if (problem := check_name(name)) is not None:
+            raise ConfigError(problem)
     except (ProfileError, ConfigError) as err:
-        result.errors.append(str(err))
-        result.exit_code = EXIT_BAD_INPUT
-        result.add("validate", False, str(err))
-        return result, None, None
-    result.profile = prof.name
-    name = req.dataset_name or suggest_name(req.dataset_path)
-    result.name = name
-    if (problem := check_name(name)) is not None:
-        result.errors.append(problem)
-        result.exit_code = EXIT_BAD_INPUT
-        result.add("validate", False, problem)
-        return result, None, None
+        return _refused(result, "validate", str(err)), None, None
     paths = RunPaths(root, name)
     launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
-    try:
+    try:  # the reader takes the run's settings (column mapping, splits, caption extension)
         cfg = build_config(prof, paths, *req.layers[:-1], launch, req.layers[-1])
         if cfg.push_to_hub and req.mode == "run" and not usable_token(os.environ.get("HF_TOKEN")):
             raise ConfigError(NO_TOKEN)  # found now, not after the training (the job gets this environment's token)
     except ConfigError as err:
-        cfg = None
-        config_error = str(err)
-    if cfg is None:  # the reader takes the run's settings (column mapping, splits, caption extension)
-        result.errors.append(config_error)
-        result.exit_code = EXIT_BAD_INPUT
-        result.add("configure", False, config_error)
-        return result, None, None
+        return _refused(result, "configure", str(err)), None, None
+    model_error, model_source = None, ""
+    if (base_model := _base_model_of(cfg)) is not None:  # reachable with the token the job will have
+        model_error, model_source = check_base_model(base_model, req.check_token)
     report = validate_data(req.dataset_path, prof, task.load_data(), cfg, name, paths, min_items=req.min_images,
                            force=req.force, skip_copy=req.skip_copy, train_split=req.train_split,
                            valid_split=req.valid_split or None)
@@ -182,12 +190,13 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
         report.errors.append(f"job {busy.id} ({busy.status}) is using {paths.output_dir}; --force would delete it "
                              f"under the job: cancel it first (autotrain train cancel --job {busy.id}) or choose "
                              "another --dataset-name")
+    if model_error is not None:  # shown with whatever else is wrong, first
+        return _refused(result, "validate", model_error, *report.errors), None, report
     if report.errors:
-        result.errors.extend(report.errors)
-        result.exit_code = EXIT_BAD_INPUT
-        result.add("validate", False, report.errors[0])
-        return result, None, report
+        return _refused(result, "validate", *report.errors), None, report
     result.add("validate", True, report.summary())
+    if model_source:
+        result.add("base model", True, model_source)
     result.config, result.config_path, result.output_dir = cfg, paths.config, paths.output_dir
     return result, paths, report
 
@@ -202,8 +211,8 @@ def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | 
         req = _request(request, profile, dict(options))
         _check_backend(req)
     except ConfigError as err:
-        result = PipelineResult(str(request or ""), str(profile or ""), exit_code=EXIT_BAD_INPUT, errors=[str(err)])
-        result.add("validate", False, str(err))
+        given = request if request is not None else options.get("dataset_path", "")
+        result = _refused(PipelineResult(str(given or ""), str(profile or "")), "validate", str(err))
         _say(stream, f"❌ {err}")
         return result
     source = Path(req.dataset_path).expanduser()
@@ -213,8 +222,7 @@ def run_pipeline(request: RunRequest | str | Path | None = None, profile: str | 
             try:
                 folder = extract_zip(source, Path(tmp))
             except ValueError as err:
-                result = PipelineResult(req.dataset_path, req.profile, exit_code=EXIT_BAD_INPUT, errors=[str(err)])
-                result.add("validate", False, str(err))
+                result = _refused(PipelineResult(req.dataset_path, req.profile), "validate", str(err))
                 _say(stream, f"❌ {err}")
                 return result
             _say(stream, f"📦 unpacked {source.name}")
@@ -316,10 +324,9 @@ def _train(result: PipelineResult, paths: RunPaths, req: RunRequest, stream: Tex
         try:
             job = jobs.submit(paths.root, name=result.name, profile=result.profile, config_path=paths.config,
                               gpu_ids=gpus, max_concurrent=req.max_concurrent, backend=req.backend,
-                              options=req.backend_options)
+                              options=req.backend_options, owner=req.owner, secrets=req.job_secrets)
         except jobs.JobError as err:  # the backend cannot be used from here: one line, exit 2
-            result.exit_code = EXIT_BAD_INPUT
-            result.add("train", False, str(err))
+            _refused(result, "train", str(err))
             _say(stream, f"❌ train     {err}")
             return result
         result.job_id = job.id

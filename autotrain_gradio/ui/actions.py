@@ -26,14 +26,11 @@ from autotrain_gradio.jobs import inprocess
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.jobs.secrets import own_secrets
 from autotrain_gradio.pipeline import PipelineResult, run_pipeline
-from autotrain_gradio.pipeline.base_model import check_base_model
 from autotrain_gradio.pipeline.request import make_request
-from autotrain_gradio.pipeline.run import PhaseResult, train_in_process
 from autotrain_gradio.profiles import Profile, ProfileError, get_profile, list_profiles, load_profile_file
 from autotrain_gradio.workspace import folder_bytes, suggest_name
 
 LOG_LINES = 30
-REFUSED = "refused"  # a base model the path rules refuse: not even a dry run looks at it
 
 
 class ActionError(Exception):
@@ -195,33 +192,18 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
     name = (dataset_name or "").strip() or suggest_name(dataset)
     if ctx.access.shared:  # run names are per user: two visitors' "photos" never collide or reveal each other
         name = f"{user.folder}--{name}"[:64]
-    model_error, model_source = _base_model(ctx, user, profile, overrides, column_mapping, secrets.get("HF_TOKEN"))
-    if model_error is not None and (not dry_run or model_source == REFUSED):
-        return refuse(model_error)
+    if (why := _base_model_refused(ctx, user, profile, overrides, column_mapping)) is not None:
+        return refuse(why)
     try:
-        # Phases 1-3 as the CLI runs them; the app queues the job itself, to give it its owner and owner's token.
+        # The request the CLI builds too: phases 1-5 in run_pipeline, with the caller as the job's owner and the
+        # caller's token (a shared app's own; None: this machine's, as the CLI passes it).
         request = make_request(dataset_path=dataset, profile=profile_ref, dataset_name=name, min_images=min_images,
                                force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
-                               column_mapping=column_mapping or {}, mode="prepare")
+                               column_mapping=column_mapping or {}, in_process=here, owner=user.name,
+                               hf_token=secrets.get("HF_TOKEN", "") if ctx.access.shared else None)
     except ConfigError as err:
         return refuse(str(err))
-    result = run_pipeline(request, quiet=True)
-    if here and result.ok and result.config_path is not None:
-        result = train_in_process(result, ctx.root, owner=user.name)
-    elif not dry_run and result.ok and result.config_path is not None:
-        try:
-            job = jobs.submit(ctx.root, name=result.name, profile=result.profile, config_path=result.config_path,
-                              owner=user.name, secrets=secrets)
-        except jobs.JobError as err:
-            return refuse(str(err))
-        result.job_id = job.id
-        result.add("train", True, f"queued as job {job.id}")
-    if model_error is not None:  # Validate shows it with whatever else is wrong
-        result.errors.insert(0, model_error)
-        result.exit_code = 2
-    elif model_source:
-        result.phases.insert(1, PhaseResult("base model", True, model_source))
-    return result
+    return run_pipeline(request, quiet=True)
 
 
 def job_secrets(ctx: AppContext, user: User | None) -> dict[str, str]:
@@ -248,19 +230,18 @@ def set_token(ctx: AppContext, user: User | None, token: str) -> dict[str, Any]:
             if token else "your token is forgotten; your next jobs run without one"}
 
 
-def _base_model(ctx: AppContext, user: User, profile: str, overrides: dict[str, Any],
-                column_mapping: dict[str, Any] | None, token: str | None) -> tuple[str | None, str]:
-    """Where the run's base model would come from, or why it cannot load (None, '' when the settings themselves
-    are invalid: the pipeline reports that). A local folder is a server path like any other: the path rules first."""
+def _base_model_refused(ctx: AppContext, user: User, profile: str, overrides: dict[str, Any],
+                        column_mapping: dict[str, Any] | None) -> str | None:
+    """Why the run's base model may not be named by this caller: a local folder is a server path like any other, so
+    the path rules come before any look at it (not even a dry run looks). Whether it loads is the plan's check."""
     try:
         planned = ctx.profile(user, profile or "").build(column_mapping or {}, overrides)
     except (ProfileError, ConfigError):
-        return None, ""
-    if not hasattr(planned, "base_model"):
-        return None, ""
-    if looks_local(planned.base_model) and (why := ctx.path_error(user, planned.base_model, "base model")):
-        return why, REFUSED
-    return check_base_model(planned.base_model, token)  # the token the job's process will have
+        return None  # the pipeline reports invalid settings
+    base_model = getattr(planned, "base_model", None)
+    if base_model is not None and looks_local(base_model):
+        return ctx.path_error(user, base_model, "base model")
+    return None
 
 
 def result_dict(result: PipelineResult) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def test_rows_over_model_max_length_are_counted_at_validate(tmp_path, capsys):
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.save(str(model / "tokenizer.json"))
     (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    (model / "config.json").write_text("{}")  # a model folder, as the plan's base-model check wants it
     data = _jsonl(tmp_path / "c.jsonl", [{"messages": _chat("hi", "yo")}] * 4 + [{"messages": _chat("x" * 40, "y")}])
     ws = tmp_path / "ws"
     ws.mkdir()

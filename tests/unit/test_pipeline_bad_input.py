@@ -201,6 +201,50 @@ def test_train_start_with_a_missing_config_is_one_line_exit_2(ws, capsys, tmp_pa
            str(tmp_path / "nope.toml"))
 
 
+def test_train_start_flags_are_a_typed_request(ws, capsys, good, tmp_path):
+    """`train start` takes a StartRequest: a bad value is the model's one line, exit 2; --immediate with a remote
+    backend is refused (it used to train locally and exit 0)."""
+    assert main(["--workspace", str(tmp_path / "prep"), "pipeline", "prepare", "--dataset-path", str(good),
+                 "--profile", "TinyFluxLORA"]) == 0
+    config = str(tmp_path / "prep" / "output" / "good" / "config.toml")
+    capsys.readouterr()
+    text = expect(ws, capsys, "error: max_concurrent: Input should be greater than or equal to 1", "train", "start",
+                  "--config", config, "--max-concurrent", "0")
+    assert text.count("\n") == 1
+    expect(ws, capsys, "error: immediate runs the trainer here in the foreground; with backend ray drop --immediate",
+           "train", "start", "--config", config, "--backend", "ray", "--immediate")
+    # `caption` flags are the captioning config's fields, checked by it
+    expect(ws, capsys, "setting 'max_new_tokens': Input should be greater than or equal to 1", "caption",
+           "--dataset-path", str(good), "--model", "tiny:captioner", "--max-length", "0")
+    assert not (tmp_path / "prep" / "jobs.db").exists()
+
+
+def test_unreachable_base_model_is_one_sentence_on_every_face(ws, capsys, good, tmp_path):
+    """The plan checks the base model, so --dry-run, the CLI, the Python API and the app's Validate and Start say
+    the same sentence with exit code 2, and nothing is written or queued."""
+    from autotrain_gradio.auth import Access, User
+    from autotrain_gradio.pipeline import run_pipeline
+    from autotrain_gradio.ui.actions import AppContext, run_request
+
+    sentence = ("base model black-forest-labs/FLUX.1-dev is not in the local Hugging Face cache and the Hub is "
+                "switched off (HF_HUB_OFFLINE); download it first (hf download black-forest-labs/FLUX.1-dev) or "
+                "point base_model at a local folder")
+    for mode in ("--dry-run", "--immediate"):
+        text = expect(ws, capsys, sentence, "pipeline", "run", "--dataset-path", str(good), "--profile", "FluxLORA",
+                      mode)
+        assert text.count("❌") == 1
+    api = run_pipeline(dataset_path=good, profile="FluxLORA", workspace=ws, quiet=True)
+    assert not api and api.errors == [sentence]
+    ctx = AppContext(ws, Access.from_settings(ws, space=False, allowed_paths=[str(tmp_path)]))
+    for dry_run in (True, False):
+        app = run_request(ctx, User(""), str(good), "FluxLORA", dry_run=dry_run)
+        assert app.exit_code == 2 and app.errors == [sentence] and app.job_id is None
+    assert snapshot(ws) == {}
+    fine = run_pipeline(dataset_path=good, profile="FluxLORA", workspace=ws, quiet=True, dry_run=True,
+                        base_model="tiny:flux", model_type="flux")
+    assert fine and [p.phase for p in fine.phases][:2] == ["validate", "base model"]
+
+
 # --- the seed's Python calls, written exactly as the seed writes them ------------------------------------------
 
 

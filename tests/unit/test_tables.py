@@ -22,6 +22,8 @@ ROWS = [{"review": f"{w} film number {i}", "label": "pos" if w == "great" else "
         for i, w in enumerate(["great", "awful"] * 6)]
 
 
+BERT = "tiny:bert"  # the profile's Hub model is not reachable offline: the plan would refuse it
+
 def _write(path: Path, rows: list[dict], kind: str | None = None) -> Path:
     kind = kind or path.suffix[1:]
     frame = pd.DataFrame(rows)
@@ -119,7 +121,7 @@ def test_bad_tables_are_refused_with_one_line_and_nothing_written(tmp_path, case
     source = make(data_dir)
     ws = tmp_path / "ws"
     before = _tree_hash(tmp_path)
-    result = run_pipeline(source, "TextClassification", workspace=ws, quiet=True, min_images=10,
+    result = run_pipeline(source, "TextClassification", workspace=ws, quiet=True, min_images=10, base_model=BERT,
                           column_mapping={"text_column": "review", "target_column": "label"})
     assert result.exit_code == EXIT_BAD_INPUT
     assert len(result.errors) == 1 and expected in result.errors[0], result.errors
@@ -140,7 +142,7 @@ def test_prepare_copies_the_table_and_never_touches_the_original(tmp_path):
     source = _write(tmp_path / "reviews.jsonl", ROWS)
     original = source.read_bytes()
     ws = tmp_path / "ws"
-    result = run_pipeline(source, "TextClassification", workspace=ws, quiet=True, mode="prepare",
+    result = run_pipeline(source, "TextClassification", workspace=ws, quiet=True, mode="prepare", base_model=BERT,
                           column_mapping="text_column=review,target_column=label")
     assert result.exit_code == EXIT_OK, result.errors
     assert result.name == "reviews"
@@ -177,7 +179,8 @@ def test_cli_flags_come_from_the_request_model(tmp_path):
             assert "--" + key.replace("_", "-") in out.stdout
     out = subprocess.run([sys.executable, "-m", "autotrain_gradio.cli", "--workspace", str(tmp_path / "ws"),
                           "pipeline", "run", "--dataset-path", str(source), "--profile", "TextClassification",
-                          "--column-mapping", "text_column=review,target_column=label", "--dry-run"],
+                          "--column-mapping", "text_column=review,target_column=label", "--dry-run",
+                          "--set", f"base_model={BERT}"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert 'text_column = "review"' in out.stdout and "6 classes" not in out.stdout

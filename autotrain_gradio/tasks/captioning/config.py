@@ -14,6 +14,10 @@ STYLE_PROMPTS = {
     "default": {"short": "", "detailed": "a detailed photograph of", "more_detailed": "a detailed photograph of"},
 }
 
+# The settings `caption_dataset(...)` and `autotrain caption` take directly (as keywords / flags), not through --set
+CAPTION_SETTINGS = ("style", "prompt", "max_new_tokens", "num_beams", "prefix", "overwrite", "batch_size",
+                    "caption_extension", "mixed_precision")
+
 
 class CaptioningConfig(RunConfig):
     """A captioner loaded with AutoModelForImageTextToText + AutoProcessor (BLIP, Florence-2, ...) over the images
