@@ -99,21 +99,12 @@ class Follower:
             self.open = False
 
 
-def follower_for(stream: TextIO = sys.stdout) -> Follower:
-    """Where progress goes: the notebook's live view (bar, loss curve, samples) when this runs in a Jupyter / Colab
-    kernel and writes to its output, else the terminal line."""
-    if stream is sys.stdout:
-        from autotrain_gradio.notebook import NotebookView, in_notebook
-
-        if in_notebook():
-            return NotebookView()  # type: ignore[return-value]  # the same show / note / close calls
-    return Follower(stream)
-
-
-def follow(render: Callable[[], tuple], stream: TextIO = sys.stdout, interval: float = 1.0) -> str:
-    """Call `render()` -> (line, done[, run state, queue length]) every `interval` seconds and show it until done.
+def follow(render: Callable[[], tuple], stream: TextIO = sys.stdout, interval: float = 1.0,
+           follower: Follower | None = None) -> str:
+    """Call `render()` -> (line, done[, run state, queue length]) every `interval` seconds and show it until done
+    on `follower` (default: the line on `stream`; notebook.follower_for picks the notebook view in a kernel).
     Returns the last line."""
-    follower = follower_for(stream)
+    follower = follower or Follower(stream)
     while True:
         line, done, *view = render()
         follower.show(line, *view)

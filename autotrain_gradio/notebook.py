@@ -1,7 +1,7 @@
 """Live progress in a notebook cell, from the same events the app and the terminal line read.
 
 When a run is followed inside a Jupyter / Colab kernel (`run_pipeline(..., monitor=True)`, `--immediate` runs,
-`jobs.follow.monitor_job`), monitor.follower_for hands out a NotebookView instead of the terminal's Follower: one
+`jobs.follow.monitor_job`), follower_for hands out a NotebookView instead of the terminal's Follower: one
 cell output per part, each redrawn in place through IPython display handles:
 
   progress   an HTML progress bar with step/total, percent, ETA, loss and the queue (text/plain: the seed's line)
@@ -19,10 +19,10 @@ import io
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from autotrain_gradio.events import RunState
-from autotrain_gradio.monitor import format_eta, format_loss
+from autotrain_gradio.monitor import Follower, format_eta, format_loss
 
 PLOT_EVERY_S = 2.0  # the loss curve is redrawn at most this often while a run goes on (always at the end)
 THUMB_PX = 160
@@ -33,6 +33,12 @@ def in_notebook() -> bool:
     ipython = sys.modules.get("IPython")  # never imported here: a kernel has always imported it already
     shell = ipython.get_ipython() if ipython is not None else None
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def follower_for(stream: TextIO = sys.stdout) -> Follower | NotebookView:
+    """Where progress goes: the notebook's live view (bar, loss curve, samples) when this runs in a Jupyter / Colab
+    kernel and writes to its output, else the terminal's line (monitor.Follower)."""
+    return NotebookView() if stream is sys.stdout and in_notebook() else Follower(stream)
 
 
 def progress_html(state: RunState, queue: int = 0) -> str:

@@ -14,7 +14,8 @@ from autotrain_gradio.jobs.api import JobError
 from autotrain_gradio.jobs.runs import job_tailer, poll_events
 from autotrain_gradio.jobs.scheduler import supervise
 from autotrain_gradio.jobs.store import Job, JobStore
-from autotrain_gradio.monitor import ICONS, RESULT_CODES, batch_line, follow, follower_for, progress_line
+from autotrain_gradio.monitor import ICONS, RESULT_CODES, batch_line, follow, progress_line
+from autotrain_gradio.notebook import follower_for
 
 
 def _check(store: JobStore, workspace: str | Path, job: Job) -> Job:
@@ -64,7 +65,7 @@ def monitor_job(workspace: str | Path, job_id: int, stream: TextIO = sys.stdout,
         return progress_line(state, queue=len(queue)), job.done, state, len(queue)
 
     try:
-        follow(render, stream, interval)
+        follow(render, stream, interval, follower_for(stream))
     finally:
         store.close()
     follower_for(stream).note(_result(job, state))

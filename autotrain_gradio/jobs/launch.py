@@ -93,7 +93,8 @@ def run_foreground(config_path: str | Path, *, gpu_ids: list[int] | None = None,
     """Run one trainer now and wait for it; return its exit code (0 completed, 1 failed, 143 cancelled, 2 bad
     config). Its output goes to output/<name>/log/train.log; with `monitor`, the progress line is drawn from
     events.jsonl. Ctrl-C sends SIGTERM (the trainer checkpoints and ends cancelled); a second one SIGKILLs."""
-    from autotrain_gradio.monitor import ICONS, follower_for, progress_line
+    from autotrain_gradio.monitor import ICONS, progress_line
+    from autotrain_gradio.notebook import follower_for
 
     paths = run_paths(load_config(config_path).output_dir)
     tailer = EventTailer(paths.events)

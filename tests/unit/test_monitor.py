@@ -107,8 +107,27 @@ def test_a_terminal_or_a_file_keeps_the_progress_line():
     import io
     import sys
 
-    from autotrain_gradio.monitor import Follower, follower_for
-    from autotrain_gradio.notebook import in_notebook
+    from autotrain_gradio.monitor import Follower
+    from autotrain_gradio.notebook import follower_for, in_notebook
 
     assert not in_notebook()
     assert type(follower_for(sys.stdout)) is Follower and type(follower_for(io.StringIO())) is Follower
+
+
+def test_notebook_view_parts_come_from_the_events():
+    """What the notebook cell draws (tests/packaging/test_colab.py runs it in a real kernel): the bar's figures, an
+    error, the metrics of the latest evaluation, and the loss curve as a PNG."""
+    from autotrain_gradio.events import RunState
+    from autotrain_gradio.notebook import latest_html, loss_png, progress_html
+
+    state = RunState().update([
+        {"type": "start", "total_steps": 10, "t": 1.0},
+        {"type": "step", "step": 4, "total": 10, "loss": 0.5, "eta_s": 65, "t": 2.0},
+        {"type": "step", "step": 5, "total": 10, "loss": 0.25, "eta_s": 61, "t": 3.0},
+        {"type": "eval", "step": 5, "metrics": {"accuracy": 0.875, "f1": 0.8}, "t": 4.0}])
+    bar = progress_html(state, queue=2)
+    assert "<progress value='50.0' max='100'" in bar and "step 5/10 · ETA 00:01:01 · loss 0.2500 · queue 2" in bar
+    assert "<td>accuracy</td><td>0.875</td>" in latest_html(state) and "<img" not in latest_html(state)
+    assert loss_png(state.losses).startswith(b"\x89PNG")
+    state.update([{"type": "end", "status": "failed", "error": "CUDA out of <memory>", "t": 5.0}])
+    assert "<b>failed</b>" in progress_html(state) and "CUDA out of &lt;memory&gt;" in progress_html(state)
