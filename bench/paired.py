@@ -85,8 +85,8 @@ def paired(pairs: Pairs, ours: Callable[[int], Sample], reference: Callable[[int
                                                                                  ("reference", reference))
         for side, fn in order:
             getattr(pairs, side).append(fn(rep))
-        print(f"  {pairs.name} rep {rep}: ours {pairs.ours[-1].cpu_s:.3f} cpu s {pairs.ours[-1].wall_s:.3f} wall s, "
-              f"reference {pairs.reference[-1].cpu_s:.3f} cpu s {pairs.reference[-1].wall_s:.3f} wall s", flush=True)
+        print(f"  {pairs.name} rep {rep}: ours {pairs.ours[-1].cpu_s:.4g} cpu s {pairs.ours[-1].wall_s:.4g} wall s, "
+              f"reference {pairs.reference[-1].cpu_s:.4g} cpu s {pairs.reference[-1].wall_s:.4g} wall s", flush=True)
     return pairs
 
 
