@@ -201,7 +201,7 @@ def measure(tasks: list[str], reps: int, steps: int, batch: int, warmup: int) ->
             return run
 
         for task in tasks:
-            pairs = Pairs(f"{task} step (cpu/step)", 1.03, note="ms/step")
+            pairs = Pairs(f"{task} step", 1.03, note="CPU s per step; wall column = CPU")
             results.append(paired(pairs, side(task, "ours"), side(task, "plain"), reps))
     return results
 
