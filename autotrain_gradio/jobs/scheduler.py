@@ -122,6 +122,22 @@ def ensure_worker(workspace: str | Path, idle_grace: float | None = None) -> int
     return proc.pid
 
 
+def stop_idle_worker(workspace: str | Path, pid: int) -> None:
+    """SIGTERM the worker `pid` (one this process started) if it still holds the workspace's lock and no job waits or
+    runs: an app that closes takes its warm worker with it. A worker with work carries on."""
+    workspace = Path(workspace)
+    if not workspace.is_dir() or worker_pid(workspace) != pid:
+        return
+    store = JobStore(workspace)
+    try:
+        idle = not store.list(ACTIVE_STATUSES)
+    finally:
+        store.close()
+    if idle:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
 def supervise(workspace: str | Path, store: JobStore | None = None) -> None:
     """Make sure the queue can progress; every command and app call that reads the queue calls this first.
     With no live worker: settle running local jobs whose trainer is gone, and start a worker if anything still

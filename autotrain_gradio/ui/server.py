@@ -19,7 +19,7 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from autotrain_gradio.auth import Access  # noqa: E402
-from autotrain_gradio.jobs.scheduler import WARM_WORKER_S, ensure_worker  # noqa: E402
+from autotrain_gradio.jobs.scheduler import WARM_WORKER_S, ensure_worker, stop_idle_worker  # noqa: E402
 from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa: E402
 from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
 from autotrain_gradio.ui.app import build_app  # noqa: E402
@@ -39,8 +39,11 @@ class Served:
     url: str
     _server: Any = None
     _stop: threading.Event | None = None
+    _worker: int | None = None  # the warm worker this app started
 
     def close(self) -> None:
+        if self._worker is not None:
+            stop_idle_worker(self.ctx.root, self._worker)  # one with jobs to run carries on without the app
         if self._stop is not None:
             self._stop.set()
         if self._server is not None:
@@ -62,7 +65,7 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
     root = workspace_root(workspace)
     root.mkdir(parents=True, exist_ok=True)
     ctx = AppContext(root, access or Access.from_settings(root, **settings))
-    ensure_worker(root, idle_grace=WARM_WORKER_S)  # warm before the first Start: a job launches at once
+    worker = ensure_worker(root, idle_grace=WARM_WORKER_S)  # warm before the first Start: a job launches at once
     remove_stale_uploads(ctx)
     blocks = build_app(root, ctx=ctx)
     blocks.queue(default_concurrency_limit=4)
@@ -83,7 +86,7 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
         blocks.launch(share=True, server_name=host, server_port=port, prevent_thread_lock=True,
                       app_kwargs={"middleware": [bounded]}, **options)
         add_rest_routes(blocks.server_app, ctx)
-        served = Served(blocks, ctx, blocks.local_url, None, stop)
+        served = Served(blocks, ctx, blocks.local_url, None, stop, worker)
     else:
         from gradio.http_server import Server
         from uvicorn import Config
@@ -94,7 +97,7 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
         app = gr.mount_gradio_app(app, blocks, path="/", server_name=host, server_port=port, **options)
         server = Server(Config(app, host=host, port=port, log_level="warning", ws="none"))
         server.run_in_thread()
-        served = Served(blocks, ctx, f"http://{host}:{port}/", server, stop)
+        served = Served(blocks, ctx, f"http://{host}:{port}/", server, stop, worker)
         print(f"* AutoTrain app on {served.url} ({ctx.access.mode} mode)", flush=True)
     if block:
         try:

@@ -124,10 +124,12 @@ def test_an_in_process_run_uses_its_setting_and_gives_the_callers_threads_back(t
 
 
 def test_a_warm_worker_takes_the_next_job_and_stays_warm(tmp_path):
+    import contextlib
     import os
     import signal
 
     from autotrain_gradio.jobs import JobStore, ensure_worker, submit, worker_pid
+    from autotrain_gradio.jobs.scheduler import stop_idle_worker
 
     ws = tmp_path / "ws"
     pid = ensure_worker(ws, idle_grace=120)  # as the app starts it
@@ -145,5 +147,11 @@ def test_a_warm_worker_takes_the_next_job_and_stays_warm(tmp_path):
         assert store.get(job.id).status == "failed"
         store.close()
         assert worker_pid(ws) == pid
+        stop_idle_worker(ws, pid)  # what the app does when it closes: the idle warm worker goes with it
+        deadline = time.monotonic() + 30
+        while worker_pid(ws) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker_pid(ws) is None
     finally:
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
