@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from autotrain_gradio.tasks.captioning.config import CaptioningConfig
+from autotrain_gradio.tasks.images import load_captioned
 from autotrain_gradio.workspace import IMAGE_EXTENSIONS
 
 
@@ -26,9 +28,11 @@ def read_caption(image: Path, extension: str = ".txt") -> str:
     return path.read_text(encoding="utf-8").strip() if path.exists() else ""
 
 
-def pending(folder: str | Path, extension: str = ".txt", overwrite: bool = False) -> list[Path]:
-    """Images to caption: all of them with overwrite, else those without a non-empty caption file."""
-    return [p for p in dataset_images(folder) if overwrite or not read_caption(p, extension)]
+def pending(cfg: CaptioningConfig) -> list[Path]:
+    """Images of cfg.data_dir to caption, read by the reader validate used: all of them with overwrite, else those
+    without a non-empty caption file."""
+    pairs = load_captioned(cfg.data_dir, cfg, check=False).train
+    return [p for p, _ in pairs if cfg.overwrite or not read_caption(p, cfg.caption_extension)]
 
 
 def with_prefix(caption: str, prefix: str) -> str:

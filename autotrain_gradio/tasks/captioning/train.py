@@ -62,7 +62,7 @@ def train(cfg: CaptioningConfig, ctx: RunContext) -> dict[str, Any]:
     """Caption the images of cfg.data_dir; returns how many were written and where."""
     from PIL import Image, ImageOps
 
-    todo = pending(cfg.data_dir, cfg.caption_extension, cfg.overwrite)
+    todo = pending(cfg)
     ctx.log(f"{len(todo)} images to caption in {cfg.data_dir}"
             + ("" if cfg.overwrite else " (images that have a caption are kept; overwrite=true redoes them)"))
     processor, model = load_captioner(cfg.base_model, resolve_precision(cfg.mixed_precision))
