@@ -205,8 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_tools_commands(sub)
 
+    from autotrain_gradio.compat.api_server import add_api_command
     from autotrain_gradio.compat.commands import add_task_commands
 
+    add_api_command(sub)
     add_task_commands(sub)
     return parser
 

@@ -175,7 +175,7 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
     launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
     try:  # the reader takes the run's settings (column mapping, splits, caption extension)
         cfg = build_config(prof, paths, *req.layers[:-1], launch, req.layers[-1])
-        if cfg.push_to_hub and req.mode == "run" and not usable_token(os.environ.get("HF_TOKEN")):
+        if cfg.push_to_hub and req.mode == "run" and not usable_token(req.check_token):
             raise ConfigError(NO_TOKEN)  # found now, not after the training (the job gets this environment's token)
     except ConfigError as err:
         return _refused(result, "configure", str(err)), None, None

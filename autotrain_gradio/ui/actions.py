@@ -153,7 +153,7 @@ def quota_error(ctx: AppContext, user: User) -> str | None:
 def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, *, dataset_name: str = "",
                 overrides: dict[str, Any] | None = None, column_mapping: dict[str, Any] | None = None,
                 min_images: int = 1, force: bool = False, dry_run: bool = True,
-                in_process: bool = False) -> PipelineResult:
+                in_process: bool = False, train_split: str = "train", valid_split: str = "") -> PipelineResult:
     """Validate (dry_run) or start one run for the caller, after the sharing rules: signed in, allowed to train,
     a dataset they may read, within their limits. Then a RunRequest, the object the CLI builds too, goes through
     the same `run_pipeline`. Every refusal is a PipelineResult with one error. `in_process` trains in the app's own
@@ -200,7 +200,8 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
         request = make_request(dataset_path=dataset, profile=profile_ref, dataset_name=name, min_images=min_images,
                                force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
                                column_mapping=column_mapping or {}, in_process=here, owner=user.name,
-                               hf_token=secrets.get("HF_TOKEN", "") if ctx.access.shared else None)
+                               hf_token=secrets.get("HF_TOKEN", "") if ctx.access.shared else None,
+                               train_split=train_split, valid_split=valid_split)
     except ConfigError as err:
         return refuse(str(err))
     return run_pipeline(request, quiet=True)

@@ -17,8 +17,9 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI, HTTPException, Request
 from gradio.data_classes import FileData
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from autotrain_gradio.compat import rest
 from autotrain_gradio.ui import actions, manage, uploads
 from autotrain_gradio.ui.actions import ActionError, AppContext
 
@@ -122,6 +123,7 @@ class CreateProject(BaseModel):
 class JobRef(BaseModel):
     job_id: int | None = None
     project_name: str | None = Field(None, description="instead of job_id: the newest job of this name")
+    jid: int | str | None = Field(None, description="AutoTrain's name for job_id")
 
 
 def add_rest_routes(app: FastAPI, ctx: AppContext) -> None:
@@ -138,6 +140,8 @@ def add_rest_routes(app: FastAPI, ctx: AppContext) -> None:
     def job_id(ref: JobRef, who) -> int:
         if ref.job_id is not None:
             return ref.job_id
+        if ref.jid is not None:  # AutoTrain's client
+            return ref.jid
         named = [j for j in ctx.visible_jobs(who) if j.name == ref.project_name or j.name.endswith(
             f"--{ref.project_name}")]
         if not named:
@@ -151,10 +155,18 @@ def add_rest_routes(app: FastAPI, ctx: AppContext) -> None:
             raise HTTPException(err.status, str(err)) from None
 
     @app.post("/api/create_project")
-    def create_project(body: CreateProject, request: Request) -> dict:
+    def create_project(body: dict[str, Any], request: Request) -> dict:
+        """Ours (profile, dataset, params) or AutoTrain's body (task, base_model, hub_dataset, ...)."""
         who = caller(request)
-        result = actions.run_request(ctx, who, body.dataset, body.profile, dataset_name=body.project_name,
-                                     overrides=body.params, dry_run=False)
+        if rest.is_autotrain_body(body):
+            return answer(rest.create_project, ctx, who, body)
+        try:
+            ours = CreateProject.model_validate(body)
+        except ValidationError as err:
+            raise HTTPException(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                               for e in err.errors())) from None
+        result = actions.run_request(ctx, who, ours.dataset, ours.profile, dataset_name=ours.project_name,
+                                     overrides=ours.params, dry_run=False)
         if result.errors:
             raise HTTPException(403 if "may not train" in result.errors[0] else 400, result.errors[0])
         return {"success": True, "job_id": result.job_id, "project_name": result.name}
@@ -162,10 +174,34 @@ def add_rest_routes(app: FastAPI, ctx: AppContext) -> None:
     @app.post("/api/logs")
     def logs(body: JobRef, request: Request) -> dict:
         who = caller(request)
-        return answer(lambda: {**actions.job_logs(ctx, who, job_id(body, who)),
-                               "status": actions.job_status(ctx, who, job_id(body, who))})
+
+        def both() -> dict:  # ours, and AutoTrain's `logs` text, `success`, `message`
+            found = actions.job_logs(ctx, who, job_id(body, who))
+            return {**found, "status": actions.job_status(ctx, who, job_id(body, who)),
+                    "logs": rest.logs_text(found), "success": True, "message": "Logs fetched successfully"}
+        return answer(both)
+
+    def stop(ref: JobRef, request: Request) -> dict:
+        who = caller(request)
+        stopped = answer(lambda: actions.cancel_job(ctx, who, job_id(ref, who)))
+        return {**stopped, "detail": stopped.get("message", ""), "success": True,
+                "message": f"Training stopped for {stopped.get('job_id', ref.jid)}"}
 
     @app.post("/api/stop_training")
     def stop_training(body: JobRef, request: Request) -> dict:
-        who = caller(request)
-        return answer(lambda: {"success": True, **actions.cancel_job(ctx, who, job_id(body, who))})
+        return stop(body, request)
+
+    @app.post("/api/stop_training/{jid}")
+    def stop_training_by_id(jid: int, request: Request) -> dict:
+        """AutoTrain's client posts the job id in the path."""
+        return stop(JobRef(jid=jid), request)
+
+    @app.get("/api/version")
+    def version() -> dict:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        try:
+            return {"version": installed("autotrain-gradio")}
+        except PackageNotFoundError:
+            return {"version": "unknown"}
