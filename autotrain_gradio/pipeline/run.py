@@ -7,7 +7,6 @@ Any bad input is found before the first write: the result says why, exit code 2,
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
