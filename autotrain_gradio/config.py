@@ -200,8 +200,18 @@ def config_digest(cfg: RunConfig) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-class TrainerConfig(CommonConfig):
-    """What every transformers-Trainer task adds: a held-out split, evaluation, early stopping."""
+class LaunchConfig(CommonConfig):
+    """How many processes train one run: `accelerate launch` (DDP, or FSDP / DeepSpeed for the Trainer tasks) with
+    one process per GPU; on a CPU, gloo processes (tests, demos). The request's --gpu-ids sets it to their count."""
+
+    num_processes: int = _f(1, "Processes", "Processes for accelerate launch (one per GPU; on a CPU, gloo "
+                            "processes). Each takes batch_size rows per step: the effective batch is "
+                            "batch_size x gradient_accumulation x num_processes.", ge=1, le=64)
+
+
+class TrainerConfig(LaunchConfig):
+    """What every transformers-Trainer task adds: a held-out split, evaluation, early stopping, the distributed
+    backend."""
 
     valid_split: float = _f(0.2, "Validation split", "Fraction held out (seeded) when the data has no validation "
                             "split.", ge=0.0, lt=0.9)
@@ -214,4 +224,8 @@ class TrainerConfig(CommonConfig):
                                          "that counts as an improvement.", ge=0.0)
     auto_find_batch_size: bool = _f(False, "Auto batch size", "Halve batch_size and retry when a step runs out "
                                     "of GPU memory (accelerate's find_executable_batch_size).")
+    distributed_backend: Literal["ddp", "fsdp", "deepspeed"] = _f(
+        "ddp", "Distributed backend", "With num_processes > 1: DDP (a full copy per process), FSDP (weights, "
+        "gradients and optimizer state sharded over the processes, each decoder layer wrapped) or DeepSpeed ZeRO "
+        "(needs the deepspeed package).")
 

@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx.extra["threads"], _ = use_cpu_threads(ctx.cfg.cpu_threads)  # before torch starts its pools
     signal.signal(signal.SIGTERM, stop_handler(ctx))
     signal.signal(signal.SIGINT, stop_handler(ctx))
-    return run(ctx)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # Every rank says it took part (rank 0 writes it to events; the others only to the log)
+    where = f" rank {os.environ.get('RANK', '0')} of {world}" if world > 1 else ""
+    if where and not ctx.is_main:
+        print(f"[info] trainer pid {os.getpid()}{where}", flush=True)
+    return run(ctx, where=where)
 
 
 def reset_accelerate() -> None:

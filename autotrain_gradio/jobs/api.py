@@ -114,9 +114,10 @@ def run_now(workspace: str | Path, *, name: str, profile: str, config_path: str 
 
     store = JobStore(workspace_root(workspace))
     cfg = load_config(config_path)
-    if gpu_ids is None:  # one process on the first GPU no running job holds (none on a CPU machine)
+    processes = getattr(cfg, "num_processes", 1)
+    if gpu_ids is None:  # num_processes processes on the first GPUs no running job holds (none on a CPU machine)
         busy = {g for job in store.list("running") for g in job.assigned_gpus}
-        gpu_ids = [g for g in visible_gpus() if g not in busy][:1] or None
+        gpu_ids = [g for g in visible_gpus() if g not in busy][:processes] or None
     gpus = gpu_ids or []
     added: list[Job] = []
 
@@ -124,7 +125,7 @@ def run_now(workspace: str | Path, *, name: str, profile: str, config_path: str 
         # The row is born running with the trainer's pid, so no worker can launch it and a cancel signals the
         # trainer (never this process).
         job = store.add(name=name, profile=profile, config_path=config_path, output_dir=cfg.output_dir,
-                        gpu_ids=gpu_ids, num_gpus=max(1, len(gpus)), resume=resume, running_pid=proc.pid)
+                        gpu_ids=gpu_ids, num_gpus=len(gpus) or processes, resume=resume, running_pid=proc.pid)
         store.update(job.id, events_offset=offset, assigned_gpus=gpus)
         added.append(job)
 

@@ -69,15 +69,20 @@ def trainer_env(gpu_ids: list[int] | None, *, secrets: dict[str, str] | None = N
 
 
 def spawn(config_path: str | Path, log_path: str | Path, *, gpu_ids: list[int] | None = None,
-          resume: bool = False, secrets: dict[str, str] | None = None,
-          launch_key: str | None = None, jobs_at_once: int = 1) -> subprocess.Popen:
+          resume: bool = False, secrets: dict[str, str] | None = None, launch_key: str | None = None,
+          jobs_at_once: int = 1, num_processes: int | None = None) -> subprocess.Popen:
     """Start a trainer in a new session (its own process group) with stdout+stderr appended to log_path; see
-    `trainer_env` for `secrets`, `launch_key` and `jobs_at_once`."""
+    `trainer_env` for `secrets`, `launch_key` and `jobs_at_once`. One process per GPU in `gpu_ids`; without GPUs,
+    `num_processes` CPU processes (default: the config's num_processes)."""
+    if gpu_ids:
+        num_processes = len(gpu_ids)
+    elif num_processes is None:
+        num_processes = getattr(load_config(config_path), "num_processes", 1)
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            trainer_command(config_path, num_processes=max(1, len(gpu_ids or [])), resume=resume),
+            trainer_command(config_path, num_processes=max(1, num_processes), resume=resume),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=trainer_env(gpu_ids, secrets=secrets, launch_key=launch_key, jobs_at_once=jobs_at_once),
             start_new_session=True,

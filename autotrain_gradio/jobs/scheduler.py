@@ -268,7 +268,8 @@ class Worker:
             return
         try:
             proc = spawn(job.config_path, job.log_path, gpu_ids=job.assigned_gpus or None, resume=job.resume,
-                         secrets=secrets, launch_key=job.launch_key, jobs_at_once=job.max_concurrent)
+                         secrets=secrets, launch_key=job.launch_key, jobs_at_once=job.max_concurrent,
+                         num_processes=job.num_gpus)
         except OSError as err:
             self.store.finish(job.id, "failed", error=f"could not start the trainer: {err}")
             self.log(f"job {job.id} failed to start: {err}")

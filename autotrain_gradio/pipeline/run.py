@@ -171,11 +171,16 @@ def plan_dataset(request: RunRequest) -> tuple[PipelineResult, RunPaths | None, 
     except (ProfileError, ConfigError) as err:
         return _refused(result, "validate", str(err)), None, None
     paths = RunPaths(root, name)
-    launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and prof.task.startswith("diffusion") else {}
+    launches = "num_processes" in task.config.model_fields  # one process per named GPU
+    launch = {"num_processes": len(gpus)} if gpus and len(gpus) > 1 and launches else {}
     try:  # the reader takes the run's settings (column mapping, splits, caption extension)
         cfg = build_config(prof, paths, *req.layers[:-1], launch, req.layers[-1])
         if cfg.push_to_hub and req.mode == "run" and not usable_token(req.check_token):
             raise ConfigError(NO_TOKEN)  # found now, not after the training (the job gets this environment's token)
+        if gpus and launches and req.backend == "local" and cfg.num_processes != len(gpus):
+            raise ConfigError(f"num_processes={cfg.num_processes} but --gpu-ids names {len(gpus)} GPU"
+                              f"{'s' if len(gpus) > 1 else ''} ({req.gpu_ids}): one process runs per GPU; drop one "
+                              "of the two or make them agree")
     except ConfigError as err:
         return _refused(result, "configure", str(err)), None, None
     model_error, model_source = None, ""

@@ -33,6 +33,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from autotrain_gradio.config import TrainerConfig, config_digest
 from autotrain_gradio.tasks.cards import append_to_card, eval_section
 from autotrain_gradio.tasks.common import RunContext, StepClock, hub_base_model, push_to_hub, resolve_precision
+from autotrain_gradio.tasks.distributed import check_resume, stop_agreed
 from autotrain_gradio.tasks.optim import LIBRARY_DEFAULT, OPTIMIZERS, make_optimizer, trainer_optimizer
 
 _TIMING = ("runtime", "samples_per_second", "steps_per_second", "epoch")
@@ -67,7 +68,7 @@ class EventsCallback(TrainerCallback):
         every = self.ctx.cfg.checkpoint_every
         if every and (state.global_step % every == 0 or state.global_step >= state.max_steps):
             control.should_save = True
-        if self.ctx.stop_requested and not self.stopping:
+        if stop_agreed(self.ctx) and not self.stopping:  # on every rank at the same step
             # The Trainer saves a resumable checkpoint right after this hook, then leaves its loop. Also on the
             # last step, so a cancelled run always leaves a checkpoint to resume from.
             self.stopping = True
@@ -139,6 +140,18 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def token_weighted_loss(model: Any) -> bool:
+    """Whether the model's own loss takes num_items_in_batch: its forward calls transformers' `loss_function`
+    (causal LMs, masked LMs, VLMs) rather than a loss module of its own."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model's own
+    try:
+        return "self.loss_function(" in inspect.getsource(type(base).forward)
+    except (OSError, TypeError):
+        return True  # source unavailable: leave transformers' choice
 
 
 def head_kwargs(labels: list[str] | None) -> dict[str, Any]:
@@ -217,6 +230,7 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
 
     # --- where to start: the base model, or the newest checkpoint when resuming ----------------------------
     resume_from = newest_checkpoint(ctx)
+    check_resume(resume_from, cfg)
     set_seed(cfg.seed)
     model = load_model(resume_from or model_source)
 
@@ -244,6 +258,13 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     # A torch implementation TrainingArguments.optim cannot name (foreach): the Trainer still builds it, with its
     # weight-decay groups. Set as an attribute: some subclasses (Seq2SeqTrainer) do not take the argument.
     trainer.optimizer_cls_and_kwargs = trainer_optimizer(cfg.optimizer, args) or trainer.optimizer_cls_and_kwargs
+
+    # transformers takes any forward(**kwargs) for one whose loss honours num_items_in_batch (a token-weighted sum):
+    # it then skips the division by gradient_accumulation and multiplies the loss by the process count. A model
+    # whose loss is its own mean (BERT / T5 heads) would get gradient_accumulation x num_processes times its gradient.
+    if not token_weighted_loss(trainer.model):
+        trainer.model_accepts_loss_kwargs = False
+
     # Without tqdm the Trainer prints every log dict to stdout; the events are our log.
     trainer.remove_callback(PrinterCallback)
 

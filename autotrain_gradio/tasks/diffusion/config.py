@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from autotrain_gradio.config import CommonConfig
+from autotrain_gradio.config import LaunchConfig
 from autotrain_gradio.config import setting as _f
 
 
-class DiffusionConfig(CommonConfig):
+class DiffusionConfig(LaunchConfig):
     """Shared by LoRA and full fine-tuning of Flux, SDXL and SD1.5."""
 
     model_type: Literal["flux", "sdxl", "sd15"] = _f("flux", "Model family", "Architecture of base_model.")
@@ -54,7 +54,6 @@ class DiffusionConfig(CommonConfig):
     sample_seed: int = _f(42, "Sample seed", "Fixed seed so samples are comparable across steps.", ge=0,
                       le=2**32 - 1)
     sample_prompts: list[str] = _f([], "Sample prompts", "Prompts rendered as samples; {trigger} is replaced.")
-    num_processes: int = _f(1, "Processes", "Processes for accelerate launch (one per GPU).", ge=1, le=64)
     dataloader_workers: int = _f(0, "Data workers", "DataLoader worker processes.", ge=0, le=64)
 
     @field_validator("caption_extension")

@@ -53,8 +53,6 @@ class LLMConfig(LanguageModelConfig):
                                     "than this keep their first tokens (0: no limit).", ge=0, le=131072)
     model_ref: str = _f("", "Reference model", "dpo: the frozen reference model (Hub id or folder; default: the "
                         "base model, with peft its adapter switched off).")
-    distributed_backend: Literal["ddp", "deepspeed"] = _f("ddp", "Distributed backend", "With several GPUs: "
-                                                          "DDP, or DeepSpeed ZeRO when installed.")
 
     @model_validator(mode="after")
     def _rules(self) -> LLMConfig:
