@@ -9,6 +9,7 @@ process count its checkpoint was written with.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,23 @@ from autotrain_gradio.tasks.common import RunContext
 
 
 def world_size() -> int:
+    """Processes in this run: the process group's, or before it exists the launcher's WORLD_SIZE."""
     import torch.distributed as dist
 
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def stop_agreed(ctx: RunContext) -> bool:
     """ctx.stop_requested on any rank, on every rank: a rank that stopped a step before the others would leave them
     waiting in the next collective forever. One tiny all-reduce per step (nothing without a process group)."""
     stop = ctx.stop_requested
-    if world_size() == 1:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return stop
     import torch
-    import torch.distributed as dist
 
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
     flag = torch.tensor([1.0 if stop else 0.0], device=device)
