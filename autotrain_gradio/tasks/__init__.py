@@ -54,10 +54,8 @@ class Task:
     name: str
     title: str
     config: type[RunConfig]
-    data_format: str  # image-captions | class-folders | table | image-table
     train: str  # "module:function" of the torch side, imported only by the trainer process
     data: str = ""  # "module:load": the torch-free reader validate and the trainer share (tables, images)
-    uploads: tuple[str, ...] = (".zip",)  # what the app's upload box accepts for this task
     tiny: dict[str, str] = field(default_factory=dict)  # tiny:<kind> -> "module:builder"
     predict: Predict | None = None  # what the Try it tab calls on a finished run; None: the task has no Try panel
 
@@ -85,65 +83,58 @@ _DIFFUSION_TINY = {k: f"autotrain_gradio.tasks.diffusion.tiny:build_{k}" for k i
 _IMAGE_PREDICT = Predict("image", "autotrain_gradio.tasks.image_classification.predict:predict")
 _IMAGES = "autotrain_gradio.tasks.images:"  # the image-folder readers (class folders, captioned images)
 _TEXT_PREDICT = Predict("text", "autotrain_gradio.tasks.text_classification.predict:predict")
-_TABLE_UPLOADS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 
 TASKS: dict[str, Task] = {
     "diffusion-lora": Task("diffusion-lora", "Diffusion LoRA (Flux / SDXL / SD1.5)", DiffusionLoraConfig,
-                           "image-captions", "autotrain_gradio.tasks.diffusion.train:train",
+                           "autotrain_gradio.tasks.diffusion.train:train",
                            data=_IMAGES + "load_bucketed", tiny=_DIFFUSION_TINY,
                            predict=Predict("diffusion", "autotrain_gradio.tasks.diffusion.predict:predict")),
-    "diffusion-full": Task("diffusion-full", "Diffusion full fine-tune", DiffusionFullConfig, "image-captions",
+    "diffusion-full": Task("diffusion-full", "Diffusion full fine-tune", DiffusionFullConfig,
                            "autotrain_gradio.tasks.diffusion.train:train", data=_IMAGES + "load_bucketed"),
     "image-classification": Task("image-classification", "Image classification", ImageClassificationConfig,
-                                 "class-folders", "autotrain_gradio.tasks.image_classification.train:train",
+                                 "autotrain_gradio.tasks.image_classification.train:train",
                                  data=_IMAGES + "load_class_folders",
                                  tiny={"vit": "autotrain_gradio.tasks.image_classification.tiny:build_vit"},
                                  predict=_IMAGE_PREDICT),
-    "text-classification": Task("text-classification", "Text classification", TextClassificationConfig, "table",
+    "text-classification": Task("text-classification", "Text classification", TextClassificationConfig,
                                 "autotrain_gradio.tasks.text_classification.train:train",
                                 data="autotrain_gradio.tasks.text_classification.data:load",
-                                uploads=_TABLE_UPLOADS,
                                 tiny={"bert": "autotrain_gradio.tasks.text_classification.tiny:build_bert"},
                                 predict=_TEXT_PREDICT),
-    "text-regression": Task("text-regression", "Text regression", TextRegressionConfig, "table",
+    "text-regression": Task("text-regression", "Text regression", TextRegressionConfig,
                             "autotrain_gradio.tasks.text_regression.train:train",
-                            data="autotrain_gradio.tasks.text_regression.data:load", uploads=_TABLE_UPLOADS,
-                            predict=_TEXT_PREDICT),
-    "image-regression": Task("image-regression", "Image regression", ImageRegressionConfig, "image-table",
+                            data="autotrain_gradio.tasks.text_regression.data:load", predict=_TEXT_PREDICT),
+    "image-regression": Task("image-regression", "Image regression", ImageRegressionConfig,
                              "autotrain_gradio.tasks.image_regression.train:train",
                              data="autotrain_gradio.tasks.image_regression.data:load", predict=_IMAGE_PREDICT),
     "tabular": Task("tabular", "Tabular classification / regression (scikit-learn, XGBoost + Optuna)", TabularConfig,
-                    "table", "autotrain_gradio.tasks.tabular.train:train",
-                    data="autotrain_gradio.tasks.tabular.data:load", uploads=_TABLE_UPLOADS),
+                    "autotrain_gradio.tasks.tabular.train:train", data="autotrain_gradio.tasks.tabular.data:load"),
     "token-classification": Task("token-classification", "Token classification (NER)", TokenClassificationConfig,
-                                 "table", "autotrain_gradio.tasks.token_classification.train:train",
+                                 "autotrain_gradio.tasks.token_classification.train:train",
                                  data="autotrain_gradio.tasks.token_classification.data:load",
-                                 uploads=_TABLE_UPLOADS,
                                  predict=Predict("tokens",
                                                  "autotrain_gradio.tasks.token_classification.predict:predict")),
-    "extractive-qa": Task("extractive-qa", "Extractive question answering", ExtractiveQAConfig, "table",
+    "extractive-qa": Task("extractive-qa", "Extractive question answering", ExtractiveQAConfig,
                           "autotrain_gradio.tasks.extractive_qa.train:train",
-                          data="autotrain_gradio.tasks.extractive_qa.data:load",
-                          uploads=_TABLE_UPLOADS),
-    "seq2seq": Task("seq2seq", "Sequence to sequence (T5-style)", Seq2SeqConfig, "table",
+                          data="autotrain_gradio.tasks.extractive_qa.data:load"),
+    "seq2seq": Task("seq2seq", "Sequence to sequence (T5-style)", Seq2SeqConfig,
                     "autotrain_gradio.tasks.seq2seq.train:train", data="autotrain_gradio.tasks.seq2seq.data:load",
-                    uploads=_TABLE_UPLOADS, tiny={"t5": "autotrain_gradio.tasks.seq2seq.tiny:build_t5"}),
+                    tiny={"t5": "autotrain_gradio.tasks.seq2seq.tiny:build_t5"}),
     "sentence-transformers": Task("sentence-transformers", "Sentence embeddings (sentence-transformers)",
-                                  SentenceTransformersConfig, "table",
+                                  SentenceTransformersConfig,
                                   "autotrain_gradio.tasks.sentence_transformers.train:train",
-                                  data="autotrain_gradio.tasks.sentence_transformers.data:load",
-                                  uploads=_TABLE_UPLOADS),
+                                  data="autotrain_gradio.tasks.sentence_transformers.data:load"),
     "object-detection": Task("object-detection", "Object detection (DETR / YOLOS)", ObjectDetectionConfig,
-                             "image-table", "autotrain_gradio.tasks.object_detection.train:train",
+                             "autotrain_gradio.tasks.object_detection.train:train",
                              data="autotrain_gradio.tasks.object_detection.data:load",
                              tiny={"yolos": "autotrain_gradio.tasks.object_detection.tiny:build_yolos"}),
-    "llm": Task("llm", "LLM fine-tuning (SFT / DPO / ORPO / reward / causal LM)", LLMConfig, "table",
+    "llm": Task("llm", "LLM fine-tuning (SFT / DPO / ORPO / reward / causal LM)", LLMConfig,
                 "autotrain_gradio.tasks.llm.train:train", data="autotrain_gradio.tasks.llm.data:load",
-                uploads=_TABLE_UPLOADS, tiny={"llm": "autotrain_gradio.tasks.llm.tiny:build_llm"}),
-    "vlm": Task("vlm", "Vision-language model (VQA / captioning)", VLMConfig, "image-table",
+                tiny={"llm": "autotrain_gradio.tasks.llm.tiny:build_llm"}),
+    "vlm": Task("vlm", "Vision-language model (VQA / captioning)", VLMConfig,
                 "autotrain_gradio.tasks.vlm.train:train", data="autotrain_gradio.tasks.vlm.data:load",
                 tiny={"vlm": "autotrain_gradio.tasks.vlm.tiny:build_vlm"}),
-    "captioning": Task("captioning", "Auto-captioning (BLIP, Florence-2, ...)", CaptioningConfig, "image-captions",
+    "captioning": Task("captioning", "Auto-captioning (BLIP, Florence-2, ...)", CaptioningConfig,
                        "autotrain_gradio.tasks.captioning.train:train", data=_IMAGES + "load_captioned",
                        tiny={"captioner": "autotrain_gradio.tasks.captioning.tiny:build_blip"}),
 }
