@@ -73,7 +73,8 @@ def child_reference(args, work: Path) -> dict:
     from diffusers import FluxPipeline, FluxTransformer2DModel
     from peft import LoraConfig
 
-    from autotrain_gradio.tasks.diffusion.models import LORA_TARGETS, vae_scale_factor
+    from autotrain_gradio.tasks.diffusion.families import FAMILIES
+    from autotrain_gradio.tasks.diffusion.models import vae_scale_factor
     from autotrain_gradio.tasks.tiny import resolve_model
 
     torch.manual_seed(0)
@@ -81,7 +82,7 @@ def child_reference(args, work: Path) -> dict:
     model = FluxTransformer2DModel.from_pretrained(path, subfolder="transformer")
     model.requires_grad_(False)
     model.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank, init_lora_weights="gaussian",
-                                 target_modules=LORA_TARGETS["flux"]))
+                                 target_modules=list(FAMILIES["flux"].lora_targets)))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
     side = args.resolution // vae_scale_factor(path)
@@ -135,7 +136,7 @@ def run_cpu(args) -> None:
 
 
 def run_gpu(args) -> None:
-    """s/step, peak GPU memory and MFU of our loss (models.flux_loss) + backward + AdamW step on the FLUX.1
+    """s/step, peak GPU memory and MFU of our loss (loss.flux_loss) + backward + AdamW step on the FLUX.1
     transformer (random bf16 weights, LoRA rank 16 in fp32 on the trainer's default targets), batch 1, 512 and
     1024 px, gradient checkpointing off and on. MFU counts the model FLOPs of a step without recomputation
     (torch's FlopCounterMode on one un-checkpointed step), so checkpointing shows up as lower MFU."""
@@ -143,8 +144,9 @@ def run_gpu(args) -> None:
     from peft import LoraConfig
     from torch.utils.flop_counter import FlopCounterMode
 
-    from autotrain_gradio.tasks.diffusion import models
+    from autotrain_gradio.tasks.diffusion import loss as losses
     from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
+    from autotrain_gradio.tasks.diffusion.families import FAMILIES
 
     assert torch.cuda.is_available(), "--gpu needs CUDA"
     device = torch.device("cuda")
@@ -156,7 +158,7 @@ def run_gpu(args) -> None:
     torch.set_default_dtype(torch.float32)
     model.requires_grad_(False)
     model.add_adapter(LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
-                                 target_modules=models.LORA_TARGETS["flux"]))
+                                 target_modules=list(FAMILIES["flux"].lora_targets)))
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()
@@ -168,7 +170,7 @@ def run_gpu(args) -> None:
 
     def step(cfg, latents, cond):
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = models.flux_loss(model, cfg, latents, cond, generator, guidance_embeds=True)
+            loss = losses.flux_loss(model, cfg, latents, cond, generator, guidance_embeds=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()

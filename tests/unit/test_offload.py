@@ -9,6 +9,8 @@ import torch
 
 from autotrain_gradio.tasks.diffusion import models, offload
 from autotrain_gradio.tasks.diffusion.config import DiffusionLoraConfig
+from autotrain_gradio.tasks.diffusion.families import FAMILIES
+from autotrain_gradio.tasks.diffusion.loss import flux_loss
 from autotrain_gradio.tasks.tiny import resolve_model
 
 
@@ -30,7 +32,7 @@ def _lora_flux(path: str) -> torch.nn.Module:
     torch.manual_seed(0)
     denoiser = models.load_denoiser(CFG, path, torch.float32)
     denoiser.requires_grad_(False)
-    denoiser.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=models.LORA_TARGETS["flux"],
+    denoiser.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=list(FAMILIES["flux"].lora_targets),
                                     init_lora_weights="gaussian"))
     return denoiser
 
@@ -43,7 +45,7 @@ def _train(denoiser: torch.nn.Module, steps: int = 3) -> list[float]:
     opt = torch.optim.AdamW([p for p in denoiser.parameters() if p.requires_grad], lr=1e-2)
     losses = []
     for _ in range(steps):
-        loss = models.flux_loss(denoiser, CFG, latents, cond, g, True)
+        loss = flux_loss(denoiser, CFG, latents, cond, g, True)
         loss.backward()
         opt.step()
         opt.zero_grad()

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,3 +121,38 @@ def load(accelerator, path: Path, modules: dict[str, torch.nn.Module], lora: boo
             torch.cuda.set_rng_state_all(rng["cuda"])
         generator.set_state(rng["generator"])
     return int(json.loads((path / "state.json").read_text())["step"])
+
+
+@dataclass
+class Checkpointer:
+    """What a run checkpoints (the prepared modules, optimizer, schedule, noise generator) and where: `save(step)`
+    writes one and reports it; `resume(ctx)` restores the newest when the run was asked to resume."""
+
+    accelerator: Any
+    root: Path
+    modules: dict[str, torch.nn.Module]
+    lora: bool
+    optimizer: Any
+    lr_scheduler: Any
+    generator: torch.Generator
+    keep: int
+    meta: dict
+    events: Any
+
+    def save(self, step: int) -> Path:
+        path = save(self.accelerator, self.root, step, self.modules, self.lora, self.optimizer, self.lr_scheduler,
+                    self.generator, self.keep, self.meta)
+        self.events.checkpoint(step=step, path=path)
+        return path
+
+    def resume(self, ctx: Any) -> int:
+        """The step to go on from: the newest checkpoint's when resuming, else 0."""
+        found = newest(self.root) if ctx.resume else None
+        if found is not None:
+            step = load(self.accelerator, found, self.modules, self.lora, self.optimizer, self.lr_scheduler,
+                        self.generator)
+            ctx.log(f"resumed from {found.name} (step {step})")
+            return step
+        if ctx.resume:
+            ctx.log("resume asked but no checkpoint found: starting from step 0", level="warning")
+        return 0

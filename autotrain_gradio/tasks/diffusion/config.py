@@ -8,12 +8,13 @@ from pydantic import field_validator, model_validator
 
 from autotrain_gradio.config import LaunchConfig
 from autotrain_gradio.config import setting as _f
+from autotrain_gradio.tasks.diffusion.families import FAMILIES, FLOW_MATCHING_ONLY, family
 
 
 class DiffusionConfig(LaunchConfig):
     """Shared by LoRA and full fine-tuning of Flux, SDXL and SD1.5."""
 
-    model_type: Literal["flux", "sdxl", "sd15"] = _f("flux", "Model family", "Architecture of base_model.")
+    model_type: Literal[tuple(FAMILIES)] = _f("flux", "Model family", "Architecture of base_model.")
     resolution: int = _f(1024, "Resolution", "Target area is resolution^2; buckets keep the aspect ratio.",
                          ge=32, le=4096, multiple_of=8)
     bucket_step: int = _f(64, "Bucket step", "Bucket side lengths are multiples of this.", ge=8, le=256,
@@ -66,20 +67,21 @@ class DiffusionConfig(LaunchConfig):
     @model_validator(mode="after")
     def _family_settings(self) -> DiffusionConfig:
         """Settings of one model family given to another are mistakes, caught before anything loads."""
-        fields = type(self).model_fields
-        if self.model_type == "flux":
-            if self.noise_offset:
-                raise ValueError("noise_offset is for sdxl / sd15 (noise prediction); Flux trains by flow matching: "
-                                 "set noise_offset=0")
-            if self.blocks_to_swap and self.quantize_base == "float8":
-                raise ValueError("blocks_to_swap streams bf16 or nf4 weights, not float8 ones: set quantize_base='nf4' "
-                                 "or 'none', or blocks_to_swap=0")
-        else:
-            changed = [k for k in FLUX_ONLY if getattr(self, k) != fields[k].default]
-            if changed:
-                many = len(changed) > 1
-                raise ValueError(f"{', '.join(changed)} only appl{'y' if many else 'ies'} to model_type='flux' (this "
-                                 f"is {self.model_type}): remove {'them' if many else 'it'}")
+        fields, row = type(self).model_fields, family(self.model_type)
+        flow = row.objective == "flow_matching"
+        if flow and self.noise_offset:
+            raise ValueError("noise_offset is for sdxl / sd15 (noise prediction); Flux trains by flow matching: "
+                             "set noise_offset=0")
+        if row.swappable_blocks and self.blocks_to_swap and self.quantize_base == "float8":
+            raise ValueError("blocks_to_swap streams bf16 or nf4 weights, not float8 ones: set quantize_base='nf4' "
+                             "or 'none', or blocks_to_swap=0")
+        foreign = (() if flow else FLOW_MATCHING_ONLY) + (() if row.swappable_blocks else ("blocks_to_swap",))
+        changed = [k for k in foreign if getattr(self, k) != fields[k].default]
+        if changed:
+            many = len(changed) > 1
+            takers = " / ".join(f"'{f.name}'" for f in FAMILIES.values() if f.objective == "flow_matching")
+            raise ValueError(f"{', '.join(changed)} only appl{'y' if many else 'ies'} to model_type={takers} (this "
+                             f"is {self.model_type}): remove {'them' if many else 'it'}")
         return self
 
     def for_run(self, name: str) -> DiffusionConfig:
@@ -91,9 +93,6 @@ class DiffusionConfig(LaunchConfig):
         type(cfg).model_validate(cfg.model_dump())  # the update bypasses validation: check it once more
         return cfg
 
-
-FLUX_ONLY = ("timestep_sampling", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "max_sequence_length",
-             "blocks_to_swap")
 
 
 class DiffusionLoraConfig(DiffusionConfig):
@@ -121,7 +120,7 @@ class DiffusionFullConfig(DiffusionConfig):
 
     @model_validator(mode="after")
     def _full_rules(self) -> DiffusionFullConfig:
-        if self.train_text_encoder and self.model_type == "flux":
+        if self.train_text_encoder and not family(self.model_type).trains_text_encoder:
             raise ValueError("train_text_encoder is for sdxl / sd15; a Flux full fine-tune trains the transformer "
                              "only: set train_text_encoder=false")
         if self.quantize_base != "none":

@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,3 +206,17 @@ def epoch_batches(items: list[Item], cfg: DiffusionConfig, epoch: int, rank: int
         raise ValueError(f"{len(batches)} batches per epoch cannot be shared by {world} processes: "
                          "add images, raise repeats or lower batch_size")
     return batches[rank::world][:per_rank]
+
+
+def micro_batches(items: list[Item], cfg: DiffusionConfig, dataset: DiffusionDataset, start: int,
+                  micro_per_epoch: int, rank: int, world: int) -> Iterator[tuple[int, dict]]:
+    """(epoch, batch) from micro-batch number `start` on, across epochs; the order depends on the seed only."""
+    epoch, offset = divmod(start, micro_per_epoch)
+    while True:
+        order = epoch_batches(items, cfg, epoch, rank, world)[offset:]
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=order, collate_fn=collate,
+                                             num_workers=cfg.dataloader_workers,
+                                             generator=torch.Generator())  # leaves the global RNG alone
+        for batch in loader:
+            yield epoch, batch
+        epoch, offset = epoch + 1, 0

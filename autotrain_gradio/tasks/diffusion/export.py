@@ -31,14 +31,11 @@ from safetensors.torch import save
 from autotrain_gradio.config import config_digest
 from autotrain_gradio.tasks.common import hub_base_model, scrub
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig, DiffusionFullConfig, DiffusionLoraConfig
-from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER
+from autotrain_gradio.tasks.diffusion.families import family
 
 log = logging.getLogger(__name__)
 
 DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-# kohya's `ss_base_model_version`, which ComfyUI/A1111 front-ends show and some use to filter LoRAs.
-_SS_BASE_VERSION = {"flux": "flux1", "sdxl": "sdxl_base_v1-0", "sd15": "sd_v1"}
-PIPELINES = {"flux": "FluxPipeline", "sdxl": "StableDiffusionXLPipeline", "sd15": "StableDiffusionPipeline"}
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -69,7 +66,7 @@ def lora_metadata(cfg: DiffusionLoraConfig, step: int) -> dict[str, str]:
         "ss_network_module": "networks.lora",
         "ss_network_dim": str(cfg.lora_rank),
         "ss_network_alpha": str(cfg.lora_alpha),
-        "ss_base_model_version": _SS_BASE_VERSION[cfg.model_type],
+        "ss_base_model_version": family(cfg.model_type).kohya_version,
         "ss_sd_model_name": cfg.base_model,
         "ss_steps": str(step),
         "ss_output_name": cfg.name,
@@ -84,13 +81,13 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def _usage(cfg: DiffusionConfig, files: dict[str, str]) -> str:
-    pipe_cls = PIPELINES[cfg.model_type]
+    row = family(cfg.model_type)
+    pipe_cls = row.pipeline
     base, head = f'"{cfg.base_model}"', ""
     if cfg.base_model.startswith("tiny:"):  # not a Hub id: the tiny models are built in code by this package
         base, head = f'resolve_model("{cfg.base_model}")', "from autotrain_gradio.tasks.tiny import resolve_model\n"
     if cfg.task == "diffusion-full":
-        part = DENOISER_FOLDER[cfg.model_type]
-        model_cls = "FluxTransformer2DModel" if part == "transformer" else "UNet2DConditionModel"
+        part, model_cls = row.denoiser_folder, row.denoiser
         return (f"{head}from diffusers import {pipe_cls}, {model_cls}\n\n"
                 f"{part} = {model_cls}.from_pretrained(\"<this repo or folder>\", subfolder=\"{part}\")\n"
                 f"pipe = {pipe_cls}.from_pretrained({base}, {part}={part})\n")
@@ -311,12 +308,13 @@ def save_lora(cfg: DiffusionLoraConfig, denoiser: torch.nn.Module, out_dir: Path
     peft_sd = {k: v.detach().to("cpu").contiguous()
                for k, v in get_peft_model_state_dict(denoiser, adapter_name=adapter).items()}
     meta = lora_metadata(cfg, step)
-    part = DENOISER_FOLDER[cfg.model_type]
+    row = family(cfg.model_type)
+    part = row.denoiser_folder
     files: dict[str, str] = {}
 
     if "diffusers" in cfg.export_formats:
         # The pipeline's own writer, so the adapter config (alpha, DoRA, targets) travels as diffusers expects.
-        pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
+        pipe_cls = getattr(diffusers, row.pipeline)
         pipe_cls.save_lora_weights(out_dir, **{f"{part}_lora_layers": peft_sd,
                                                f"{part}_lora_adapter_metadata": _stable(peft_cfg.to_dict())})
         path = out_dir / DIFFUSERS_WEIGHT_NAME
@@ -329,7 +327,7 @@ def save_lora(cfg: DiffusionLoraConfig, denoiser: torch.nn.Module, out_dir: Path
             log.warning("DoRA adapters are exported in the diffusers format only; skipping the kohya file")
         else:
             scale = float(peft_cfg.lora_alpha) / float(peft_cfg.r)
-            kohya = flux_to_kohya(peft_sd, scale) if cfg.model_type == "flux" else sd_to_kohya(peft_sd, scale)
+            kohya = flux_to_kohya(peft_sd, scale) if row.kohya_layout == "bfl" else sd_to_kohya(peft_sd, scale)
             path = out_dir / f"{cfg.name}.safetensors"
             save_file(kohya, str(path), metadata={"format": "pt", **meta})
             files["kohya"] = str(path)
@@ -345,7 +343,7 @@ def save_full(cfg: DiffusionFullConfig, denoiser: torch.nn.Module, text_encoders
     Returns {part: path, "card": path}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    part = DENOISER_FOLDER[cfg.model_type]
+    part = family(cfg.model_type).denoiser_folder
     files: dict[str, str] = {}
     _unwrap(denoiser).save_pretrained(out_dir / part, safe_serialization=True)
     files[part] = str(out_dir / part)

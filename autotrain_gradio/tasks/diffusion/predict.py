@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
-from autotrain_gradio.tasks.diffusion.export import PIPELINES
+from autotrain_gradio.tasks.diffusion.families import family
 from autotrain_gradio.tasks.diffusion.sampling import expand_prompt
 
 _cache: dict[str, Any] = {}  # the last pipeline loaded: {"key": (base, model_dir, mtime), "pipe": ...}
@@ -29,9 +29,9 @@ def _pipeline(cfg: DiffusionConfig, model_dir: Path) -> Any:
         _cache.clear()
         cuda = torch.cuda.is_available()
         dtype = torch.bfloat16 if cuda and cfg.mixed_precision == "bf16" else torch.float32
-        extra = {"safety_checker": None, "requires_safety_checker": False} if cfg.model_type == "sd15" else {}
-        pipe = getattr(diffusers, PIPELINES[cfg.model_type]).from_pretrained(resolve_model(cfg.base_model),
-                                                                             dtype=dtype, **extra)
+        row = family(cfg.model_type)
+        pipe = getattr(diffusers, row.pipeline).from_pretrained(resolve_model(cfg.base_model), dtype=dtype,
+                                                                **row.pipeline_kwargs)
         pipe.load_lora_weights(str(model_dir), adapter_name="run")
         pipe.to("cuda" if cuda else "cpu")
         pipe.set_progress_bar_config(disable=True)
@@ -56,7 +56,7 @@ def predict(cfg: DiffusionConfig, model_dir: Path, prompt: str, seed: int = 0, s
 
     pipe = _pipeline(cfg, Path(model_dir))
     text = expand_prompt(prompt or "a photo of {trigger}", cfg.trigger_word)
-    extra = {"max_sequence_length": cfg.max_sequence_length} if cfg.model_type == "flux" else {}
+    extra = family(cfg.model_type).call_kwargs(cfg.max_sequence_length)
     images = {}
     for label, scale in (("without", 0.0), ("with", float(strength))):
         if scale == 0.0:

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
-from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER, LORA_TARGETS
+from autotrain_gradio.tasks.diffusion.families import family
 from autotrain_gradio.tasks.optim import OPTIMIZERS
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 GIB = 1024**3
 OVERHEAD = int(0.5 * GIB)  # cuBLAS / cuDNN workspaces, lazily loaded kernels, allocator slack not tied to a tensor
 FRAGMENTATION = 1.10
-ENCODER_FOLDERS = {"flux": ("text_encoder", "text_encoder_2"), "sdxl": ("text_encoder", "text_encoder_2"),
-                   "sd15": ("text_encoder",)}
 # Bytes per weight of a quantized nn.Linear (nothing else is quantized). nf4: 4 bits + one fp32 absmax per 64
 # weights, without double quantization (which the loader does not enable); float8: 1 byte (+ a per-row scale).
 QUANT_BYTES = {"nf4": 0.5625, "float8": 1.0}
@@ -49,7 +47,6 @@ SHIPPED = {"black-forest-labs/FLUX.1-dev": "FLUX.1-dev",
            "stabilityai/stable-diffusion-xl-base-1.0": "stable-diffusion-xl-base-1.0",
            "stable-diffusion-v1-5/stable-diffusion-v1-5": "stable-diffusion-v1-5",
            "runwayml/stable-diffusion-v1-5": "stable-diffusion-v1-5"}
-FAMILY = {"flux": "FLUX.1-dev", "sdxl": "stable-diffusion-xl-base-1.0", "sd15": "stable-diffusion-v1-5"}
 
 
 class PreflightError(RuntimeError):
@@ -146,19 +143,19 @@ def config_root(model_path: str, model_type: str) -> str:
     """Where to read model_path's configs: the shipped copy for a known hub id; the path itself if its configs
     can be read; else (a hub id with no network) the family's shipped configs, which its fine-tunes share."""
     try:
-        component_stats(model_path, DENOISER_FOLDER[model_type])
+        component_stats(model_path, family(model_type).denoiser_folder)
         return model_path
     except (OSError, ValueError) as err:
         if Path(model_path).expanduser().exists():
             raise
         log.info("memory preflight: configs of %s unreadable (%s); using the %s configs", model_path, err,
-                 FAMILY[model_type])
-        return str(MODEL_CONFIGS / FAMILY[model_type])
+                 family(model_type).shipped_configs)
+        return str(MODEL_CONFIGS / family(model_type).shipped_configs)
 
 
 def _lora_targets(cfg: DiffusionConfig) -> tuple[str, ...]:
     """What the trainer will adapt: the config's modules, else the family defaults."""
-    return tuple(getattr(cfg, "lora_target_modules", None) or LORA_TARGETS[cfg.model_type])
+    return tuple(getattr(cfg, "lora_target_modules", None) or family(cfg.model_type).lora_targets)
 
 
 def _weight_bytes(sizes: tuple[int, int], quant: str, frozen_bytes: int) -> float:
@@ -222,10 +219,10 @@ def estimate_memory(cfg: DiffusionConfig, model_path: str) -> MemoryEstimate:
     low_precision = cfg.mixed_precision in ("bf16", "fp16")
     frozen_bytes = act_bytes = 2 if low_precision else 4
     targets = _lora_targets(cfg) if lora else ()
-    den = component_stats(root, DENOISER_FOLDER[cfg.model_type], targets)
+    den = component_stats(root, family(cfg.model_type).denoiser_folder, targets)
     vae = component_stats(root, "vae")
     vae_scale = 2 ** (len(vae.config["block_out_channels"]) - 1)
-    text = [component_stats(root, f) for f in ENCODER_FOLDERS[cfg.model_type]]
+    text = [component_stats(root, f) for f in family(cfg.model_type).text_encoder_folders]
     text_params = sum(e.params for e in text)
     optimizer = OPTIMIZERS[cfg.optimizer].state_bytes
     train_te = getattr(cfg, "train_text_encoder", False)
@@ -253,7 +250,7 @@ def estimate_memory(cfg: DiffusionConfig, model_path: str) -> MemoryEstimate:
         encoders += text_params * (4 + 4 + optimizer)
     elif not cfg.cache_text_embeddings:  # the loop encodes: on the GPU, or streamed ('cpu' streams too)
         encoders += _text_encoders_on_gpu(text, "offload" if placement == "cpu" else placement, frozen_bytes)
-    if cfg.model_type == "flux":
+    if family(cfg.model_type).denoiser_folder == "transformer":  # a DiT (Flux) or a UNet
         activations, working_set = _flux_activations(cfg, den.config, vae_scale, act_bytes)
     else:
         activations, working_set = _unet_activations(cfg, den.config, vae_scale, act_bytes)
@@ -300,7 +297,7 @@ def _changes(cfg: DiffusionConfig, can_quantize: bool) -> list[tuple[str, dict[s
         batch, accumulation = max(1, batch // 2), accumulation * 2
         steps.append((f"batch_size={batch} with gradient_accumulation={accumulation}",
                       {"batch_size": batch, "gradient_accumulation": accumulation}))
-    if lora and cfg.model_type == "flux" and cfg.quantize_base != "float8":
+    if lora and family(cfg.model_type).swappable_blocks and cfg.quantize_base != "float8":
         steps += [(f"blocks_to_swap={n}", {"blocks_to_swap": n}) for n in SWAP_STEPS if n > cfg.blocks_to_swap]
     return steps
 

@@ -7,12 +7,12 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from autotrain_gradio.tasks.diffusion.config import DiffusionConfig
-from autotrain_gradio.tasks.diffusion.export import PIPELINES
-from autotrain_gradio.tasks.diffusion.models import DENOISER_FOLDER
+from autotrain_gradio.tasks.diffusion.families import family
 from autotrain_gradio.tasks.diffusion.offload import place_text_encoders
 
 
@@ -24,6 +24,12 @@ def sample_path(out_dir: Path, step: int, index: int) -> Path:
 def expand_prompt(prompt: str, trigger_word: str) -> str:
     """`{trigger}` in a sample prompt becomes the run's trigger word (or disappears when there is none)."""
     return " ".join(prompt.replace("{trigger}", trigger_word).split())
+
+
+def read_prompts(cfg: DiffusionConfig, prompts_file: Path) -> list[str]:
+    """sample_prompts.txt (one per line) when present, else the config's; {trigger} filled in."""
+    lines = prompts_file.read_text(encoding="utf-8").splitlines() if prompts_file.is_file() else cfg.sample_prompts
+    return [expand_prompt(p, cfg.trigger_word).strip(" ,") for p in lines if p.strip()]
 
 
 @contextmanager
@@ -55,10 +61,10 @@ def build_pipeline(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
     parts loaded here (VAE, text encoders) in `dtype`, the frozen dtype of the run."""
     import diffusers
 
-    part = DENOISER_FOLDER[cfg.model_type]
-    pipe_cls = getattr(diffusers, PIPELINES[cfg.model_type])
-    extra = {"safety_checker": None, "requires_safety_checker": False} if cfg.model_type == "sd15" else {}
-    pipe = pipe_cls.from_pretrained(model_path, dtype=dtype, **{part: denoiser}, **extra)
+    row = family(cfg.model_type)
+    part = row.denoiser_folder
+    pipe = getattr(diffusers, row.pipeline).from_pretrained(model_path, dtype=dtype, **{part: denoiser},
+                                                            **row.pipeline_kwargs)
     # Only the freshly loaded parts move; the denoiser is already where training keeps it.
     for name, component in pipe.components.items():
         if isinstance(component, torch.nn.Module) and name != part:
@@ -84,7 +90,7 @@ def render_samples(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
     was_training = denoiser.training
     denoiser.eval()
     pipe = build_pipeline(cfg, model_path, denoiser, device, dtype)
-    extra = {"max_sequence_length": cfg.max_sequence_length} if cfg.model_type == "flux" else {}
+    extra = family(cfg.model_type).call_kwargs(cfg.max_sequence_length)
     paths: list[Path] = []
     try:
         with outputs_in(denoiser, dtype):
@@ -103,3 +109,19 @@ def render_samples(cfg: DiffusionConfig, model_path: str, denoiser: torch.nn.Mod
             torch.cuda.empty_cache()
         denoiser.train(was_training)
     return paths
+
+
+def sample_during_run(accelerator: Any, cfg: DiffusionConfig, ctx: Any, model_path: str, denoiser: torch.nn.Module,
+                      step: int, dtype: torch.dtype) -> None:
+    """Rank 0 renders the run's sample prompts with the denoiser as it is at `step` and reports them; every rank
+    then waits at a barrier."""
+    prompts = read_prompts(cfg, ctx.paths.sample_prompts)
+    if accelerator.is_main_process and prompts:
+        model = accelerator.unwrap_model(denoiser)
+        model.eval()
+        with torch.no_grad():
+            paths = render_samples(cfg, model_path, model, prompts, step, ctx.paths.samples_dir, accelerator.device,
+                                   dtype)
+        model.train()
+        ctx.events.sample(step=step, paths=paths, prompts=prompts)
+    accelerator.wait_for_everyone()
