@@ -38,3 +38,20 @@ def test_raw_upload_route_is_bounded(app):
     both = alice.post("/gradio_api/upload", files=halves)
     assert both.status_code == 413 and both.text.startswith("an upload may hold at most 4 MB in all")
     assert set(app.served.blocks.upload_file_set) == cache  # nothing stored
+
+
+def test_every_endpoint_that_takes_a_file_or_path(app):
+    bob = app.session("bob")
+    secret = app.secret / "private.csv"
+    image = file_data("/etc/hostname")
+    kind, message = call(bob, "try_run", 1, "a photo", 0, 1, 1.0, image, "")
+    assert (kind, message) == ("error", REFUSED)
+    history = [{"role": "user", "content": [{"type": "file", "file": file_data(secret)}]}]
+    kind, message = call(bob, "chat", "hi", history, 1, 8, 0.0)
+    assert (kind, message) == ("error", REFUSED)
+    kind, (out,) = call(bob, "caption_dataset", str(app.secret), "", "", "", "short", False)
+    assert out == (f"❌ dataset path {app.secret} is not one of your uploads or datasets, nor in a folder this app "
+                   f"lets you read ({app.shared}); upload it instead")
+    kind, message = call(bob, "delete_upload", str(secret))
+    assert kind == "error" and message.startswith(f"no upload named {str(secret)!r} among yours")
+    assert secret.read_text() == "text,target\nthe owner's secret row,1\n"  # untouched
