@@ -187,7 +187,7 @@ class Access:
                 return None
             shown = ", ".join(str(f) for f in self.allowed_paths)
             return (f"{what} {path} is outside the folders this app may read ({shown}); upload it, or start the "
-                    "app with --allowed-paths naming its folder")
+                    "app with --allowed-paths naming its folder (in Python: launch(allowed_paths=[...]))")
         root, mine = uploads.parent.parent, f"{uploads.name}--"
         if target is not None and _inside(target, root):
             parts = target.relative_to(root).parts

@@ -36,7 +36,7 @@ def test_dataset_paths_outside_the_allowed_folders_are_refused_alike(tmp_path):
     for probe in ("/etc", "/etc/no-such-file"):
         assert access.dataset_path_error(probe, uploads) == (
             f"dataset path {probe} is outside the folders this app may read ({tmp_path / 'data'}); upload it, or "
-            "start the app with --allowed-paths naming its folder")
+            "start the app with --allowed-paths naming its folder (in Python: launch(allowed_paths=[...]))")
     link = tmp_path / "data" / "sneaky"
     (tmp_path / "data").mkdir()
     link.symlink_to("/etc")
