@@ -228,4 +228,6 @@ class TrainerConfig(LaunchConfig):
         "ddp", "Distributed backend", "With num_processes > 1: DDP (a full copy per process), FSDP (weights, "
         "gradients and optimizer state sharded over the processes, each decoder layer wrapped) or DeepSpeed ZeRO "
         "(needs the deepspeed package).")
+    deepspeed_stage: Literal[2, 3] = _f(2, "DeepSpeed ZeRO stage", "distributed_backend=deepspeed: 2 shards "
+                                        "gradients and optimizer state, 3 also the weights.")
 

@@ -33,7 +33,13 @@ from transformers.trainer_utils import get_last_checkpoint
 from autotrain_gradio.config import TrainerConfig, config_digest
 from autotrain_gradio.tasks.cards import append_to_card, eval_section
 from autotrain_gradio.tasks.common import RunContext, StepClock, hub_base_model, push_to_hub, resolve_precision
-from autotrain_gradio.tasks.distributed import check_resume, stop_agreed
+from autotrain_gradio.tasks.distributed import (
+    backend_args,
+    check_resume,
+    describe_backend,
+    full_state_dict_for_export,
+    stop_agreed,
+)
 from autotrain_gradio.tasks.optim import LIBRARY_DEFAULT, OPTIMIZERS, make_optimizer, trainer_optimizer
 
 _TIMING = ("runtime", "samples_per_second", "steps_per_second", "epoch")
@@ -240,7 +246,7 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience,
                                                early_stopping_threshold=cfg.early_stopping_threshold))
     own_optimizer = OPTIMIZERS[cfg.optimizer].trainer_optim is None
-    args = training_arguments(cfg, ctx, evaluate, args_class, **(extra_args or {}))
+    args = training_arguments(cfg, ctx, evaluate, args_class, **backend_args(cfg, model), **(extra_args or {}))
     trainer = trainer_class(
         model=model,
         args=args,
@@ -264,6 +270,8 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
     # whose loss is its own mean (BERT / T5 heads) would get gradient_accumulation x num_processes times its gradient.
     if not token_weighted_loss(trainer.model):
         trainer.model_accepts_loss_kwargs = False
+    if shared := describe_backend(trainer, model):
+        ctx.log(shared)
 
     # Without tqdm the Trainer prints every log dict to stdout; the events are our log.
     trainer.remove_callback(PrinterCallback)
@@ -298,6 +306,7 @@ def fit(cfg: TrainerConfig, ctx: RunContext, *, load_model: Callable[[str], Any]
                        **{f"eval_{k}": v for k, v in final.items()}}
             (ctx.paths.output_dir / "eval_results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     model_dir = ctx.paths.model_dir
+    full_state_dict_for_export(trainer)
     trainer.save_model(str(model_dir))  # weights, config (label names) and the processor / tokenizer
     if ctx.is_main:
         if best:

@@ -139,3 +139,31 @@ def test_a_two_process_llm_job_cancels_to_a_checkpoint_resumes_with_two_and_trai
     for key in one:
         torch.testing.assert_close(both[key], one[key], atol=2e-3, rtol=2e-2, msg=key)
     assert max(t.abs().max().item() for k, t in one.items() if "lora_B" in k) > 1e-2  # it did train
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["fsdp", "deepspeed"])
+def test_sharded_backends_checkpoint_and_resume_on_two_gpus(tmp_path, backend):
+    """accelerate shards only over accelerators (on CPU ranks it would be DDP): two GPUs, and DeepSpeed installed."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    if backend == "deepspeed":
+        pytest.importorskip("deepspeed", reason="pip install 'autotrain-gradio[deepspeed]'")
+    from autotrain_gradio.jobs import run_now
+
+    ws = tmp_path / "ws"
+    settings = _settings(2, max_steps=2, checkpoint_every=2, distributed_backend=backend, mixed_precision="bf16")
+    first = run_pipeline(str(_data(tmp_path, "TinyLLM")), "TinyLLM", workspace=str(ws), dataset_name="shard",
+                         quiet=True, immediate=True, monitor=False, gpu_ids="0,1", overrides=settings)
+    out = ws / "output" / "shard"
+    assert first.exit_code == 0, (out / "log" / "train.log").read_text()[-3000:]
+    events = read_events(out / "log" / "events.jsonl")
+    assert any(e.get("message", "").startswith(f"{backend}: ") for e in events)  # the backend really ran
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    config = out / "config.toml"
+    save_config(load_config(config).model_copy(update={"max_steps": 4}), config)
+    job, code = run_now(ws, name="shard", profile="TinyLLM", config_path=config, gpu_ids=[0, 1], resume=True,
+                        monitor=False)
+    assert code == 0 and job.status == "completed", (out / "log" / "train.log").read_text()[-3000:]
+    starts = [e["step"] for e in read_events(out / "log" / "events.jsonl") if e["type"] == "start"]
+    assert starts == [0, 2]  # the sharded checkpoint was read back

@@ -64,6 +64,18 @@ def model_stats(model_path: str) -> LLMStats:
                     layers=len(layers), vocab=config.vocab_size)
 
 
+def per_backend(cfg: Any, model_path: str, free: int | None = None) -> list[str]:
+    """One line per backend at the config's process count: the estimate per GPU and, given `free` bytes per GPU,
+    whether it fits (what the trainer logs on a GPU before loading)."""
+    lines = []
+    for backend, stage in (("ddp", 2), ("fsdp", 2), ("deepspeed", 2), ("deepspeed", 3)):
+        est = estimate_memory(cfg.model_copy(update={"deepspeed_stage": stage}), model_path, backend)
+        name = f"deepspeed ZeRO-{stage}" if backend == "deepspeed" else backend
+        fits = "" if free is None else (" fits" if est.total <= free else f" does not fit in {free / GIB:.1f} GiB")
+        lines.append(f"{name}: {est.total / GIB:.1f} GiB per GPU{fits}")
+    return lines
+
+
 def decoder_layers(model: Any) -> list[Any]:
     """The model's repeated decoder layers: the modules of its `_no_split_modules` classes (what FSDP wraps)."""
     names = set(getattr(model, "_no_split_modules", None) or [])

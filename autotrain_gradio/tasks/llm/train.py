@@ -89,9 +89,6 @@ def _lm_blocks(cfg: LLMConfig, tokenizer: Any, rows: list[Row]) -> Any:
 def _trainer_setup(cfg: LLMConfig, conversational: bool) -> tuple[type, type, dict[str, Any]]:
     """The Trainer class, its TrainingArguments class and the settings only it takes."""
     common: dict[str, Any] = {"gradient_checkpointing": cfg.gradient_checkpointing}
-    if cfg.distributed_backend == "deepspeed":
-        common["deepspeed"] = {"zero_optimization": {"stage": 2}, "train_micro_batch_size_per_gpu": "auto",
-                               "gradient_accumulation_steps": "auto", "bf16": {"enabled": "auto"}}
     if cfg.trainer == "default":
         from transformers import Trainer, TrainingArguments
 
@@ -117,6 +114,22 @@ def _trainer_setup(cfg: LLMConfig, conversational: bool) -> tuple[type, type, di
     return RewardTrainer, RewardConfig, {**common, "max_length": cfg.model_max_length}
 
 
+def _log_memory_per_backend(cfg: LLMConfig, ctx: RunContext) -> None:
+    """On GPUs: the preflight's per-GPU estimate for each distributed backend and whether it fits the free memory."""
+    import torch
+
+    if not torch.cuda.is_available() or cfg.base_model.startswith("tiny:"):
+        return
+    from autotrain_gradio.tasks.llm.preflight import per_backend
+
+    try:
+        lines = per_backend(cfg, cfg.base_model, torch.cuda.mem_get_info()[0])
+    except (OSError, ValueError) as err:  # configs unreadable (no network for a hub id): training says more
+        ctx.log(f"memory preflight skipped: {err}", level="warning")
+        return
+    ctx.log(f"memory preflight x{cfg.num_processes} processes: " + "; ".join(lines))
+
+
 def train(cfg: LLMConfig, ctx: RunContext) -> dict[str, Any]:
     from datasets import Dataset
 
@@ -129,6 +142,7 @@ def train(cfg: LLMConfig, ctx: RunContext) -> dict[str, Any]:
     train_rows = _fit_lengths(cfg, ctx, tokenizer, data.train, "train")
     valid_rows = _fit_lengths(cfg, ctx, tokenizer, data.valid, "validation") if data.valid else []
     ctx.log(f"{cfg.trainer}: {data.summary()}")
+    _log_memory_per_backend(cfg, ctx)
     if cfg.trainer == "default":
         train_set = _lm_blocks(cfg, tokenizer, train_rows)
         valid_set = _lm_blocks(cfg, tokenizer, valid_rows) if valid_rows else None
