@@ -55,3 +55,29 @@ def test_every_endpoint_that_takes_a_file_or_path(app):
     kind, message = call(bob, "delete_upload", str(secret))
     assert kind == "error" and message.startswith(f"no upload named {str(secret)!r} among yours")
     assert secret.read_text() == "text,target\nthe owner's secret row,1\n"  # untouched
+
+
+def test_the_upload_cache_is_swept(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import gradio as gr
+
+    from autotrain_gradio.ui.guard import app_files, sweep_cache
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with gr.Blocks() as blocks:
+        gr.File()
+    cached = tmp_path / "abc" / "rows.csv"
+    cached.parent.mkdir()
+    cached.write_text("text,target\n")
+    blocks.upload_file_set.add(str(cached))
+    old, new = tmp_path / "autotrain" / "old", tmp_path / "autotrain" / "new"
+    for folder in (old, new):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    sweep_cache(blocks, 3600)  # younger than an hour: the upload stays, the old staged download goes
+    assert cached.exists() and not old.exists() and new.exists()
+    sweep_cache(blocks, 0)
+    assert not cached.exists() and app_files(blocks) == set()
