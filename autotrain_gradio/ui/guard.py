@@ -11,6 +11,7 @@ sentence. The raw upload route is bounded per request, and the cache is swept of
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -67,20 +68,22 @@ def guard_inputs(blocks: gr.Blocks) -> None:
 
 
 class BoundedUploads:
-    """ASGI middleware: a request to Gradio's upload route may carry at most `max_bytes` in all (413 past it, counted
-    as the body arrives, so a request without Content-Length is bounded too). Gradio's `max_file_size` bounds each
-    file; this bounds the up to 1000 files one request may hold."""
+    """ASGI middleware on Gradio's upload route: a request may carry at most `max_bytes` in all (413 past it, counted
+    as the body arrives, so a request without Content-Length is bounded too; Gradio's `max_file_size` bounds each
+    file, this the up to 1000 files one request may hold), and only files whose suffix the app takes (`suffixes`):
+    any other is deleted from the cache at once and the request answered 415."""
 
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, blocks: gr.Blocks | None = None,
+                 suffixes: tuple[str, ...] = ()):
+        self.app, self.max_bytes, self.blocks, self.suffixes = app, max_bytes, blocks, suffixes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].rstrip("/").endswith("/upload"):
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _too_large(send, self.max_bytes)
-        seen, refused = 0, False
+            return await _plain(send, 413, _too_large(self.max_bytes))
+        seen, refused, held = 0, False, []
 
         async def counted() -> dict:
             nonlocal seen
@@ -92,27 +95,61 @@ class BoundedUploads:
 
         async def answer(message: dict) -> None:
             nonlocal refused
-            if not refused and seen <= self.max_bytes:
-                return await send(message)
-            if not refused:  # the app answers its own error: ours goes instead
+            if refused:
+                return None
+            if seen > self.max_bytes:  # the app answers its own error: ours goes instead
                 refused = True
-                await _too_large(send, self.max_bytes)
+                return await _plain(send, 413, _too_large(self.max_bytes))
+            if message["type"] == "http.response.start" and message.get("status") == 200 and self.suffixes:
+                held.append(message)  # the paths come in the body: held until they are checked
+                return None
+            if held and message["type"] == "http.response.body":
+                held.append(message)
+                if message.get("more_body"):
+                    return None
+                body = b"".join(m.get("body", b"") for m in held[1:])
+                if odd := self._drop_odd(body):
+                    refused = True
+                    return await _plain(send, 415, f"this app takes no files like {', '.join(odd[:3])}; upload "
+                                                   "images, captions, tables (CSV/JSONL/Parquet) or zips of them")
+                for part in held:
+                    await send(part)
+                held.clear()
+                return None
+            return await send(message)
 
         try:
             await self.app(scope, counted, answer)
         except _TooLarge:
             if not refused:
-                await _too_large(send, self.max_bytes)
+                await _plain(send, 413, _too_large(self.max_bytes))
+
+    def _drop_odd(self, body: bytes) -> list[str]:
+        """The uploaded files (the route's JSON list of paths) of a kind the app does not take: deleted, forgotten."""
+        try:
+            paths = [p for p in json.loads(body) if isinstance(p, str)]
+        except (ValueError, TypeError):
+            return []
+        odd = [p for p in paths if Path(p).suffix.lower() not in self.suffixes]
+        for path in odd:
+            Path(path).unlink(missing_ok=True)
+            if self.blocks is not None:
+                self.blocks.upload_file_set.discard(path)
+        return [Path(p).name for p in odd]
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _too_large(send: Any, limit: int) -> None:
-    body = f"an upload may hold at most {limit / 1024**2:.0f} MB in all; upload fewer or smaller files".encode()
+def _too_large(limit: int) -> str:
+    return f"an upload may hold at most {limit / 1024**2:.0f} MB in all; upload fewer or smaller files"
+
+
+async def _plain(send: Any, status: int, text: str) -> None:
+    body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -24,6 +24,7 @@ from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa
 from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
 from autotrain_gradio.ui.app import build_app  # noqa: E402
 from autotrain_gradio.ui.guard import BoundedUploads, guard_inputs, sweep_cache  # noqa: E402
+from autotrain_gradio.ui.uploads import UPLOAD_SUFFIXES  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
 UPLOAD_SWEEP_S = 3600.0
@@ -82,7 +83,8 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
     if share:  # Gradio's own server is the one that can open a share tunnel
         from starlette.middleware import Middleware
 
-        bounded = Middleware(BoundedUploads, max_bytes=ctx.access.max_upload_bytes)
+        bounded = Middleware(BoundedUploads, max_bytes=ctx.access.max_upload_bytes, blocks=blocks,
+                             suffixes=UPLOAD_SUFFIXES)
         blocks.launch(share=True, server_name=host, server_port=port, prevent_thread_lock=True,
                       app_kwargs={"middleware": [bounded]}, **options)
         add_rest_routes(blocks.server_app, ctx)
@@ -93,7 +95,8 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
 
         app = FastAPI(title="AutoTrain (Gradio)", docs_url=None, redoc_url=None, openapi_url=None)
         add_rest_routes(app, ctx)
-        app.add_middleware(BoundedUploads, max_bytes=ctx.access.max_upload_bytes)
+        app.add_middleware(BoundedUploads, max_bytes=ctx.access.max_upload_bytes, blocks=blocks,
+                           suffixes=UPLOAD_SUFFIXES)
         app = gr.mount_gradio_app(app, blocks, path="/", server_name=host, server_port=port, **options)
         server = Server(Config(app, host=host, port=port, log_level="warning", ws="none"))
         server.run_in_thread()

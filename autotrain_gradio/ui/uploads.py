@@ -24,6 +24,8 @@ CAPTION_SUFFIXES = (".txt", ".caption")
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".arrow")
 KEPT_SUFFIXES = (*IMAGE_EXTENSIONS, *CAPTION_SUFFIXES, *TABLE_SUFFIXES)
 ACCEPTED = ["image", *CAPTION_SUFFIXES, *TABLE_SUFFIXES, ".zip"]  # what the upload box offers
+# What Gradio's raw upload route keeps (ui/guard.BoundedUploads): the dataset box's kinds and Try it's input images.
+UPLOAD_SUFFIXES = (*KEPT_SUFFIXES, ".zip", ".gif", ".tif", ".tiff")
 
 
 def _size(path: Path) -> int:

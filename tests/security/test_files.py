@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from gradio.utils import get_upload_folder
+
 from autotrain_gradio.auth import User
 from autotrain_gradio.ui.guard import REFUSED
 from tests.security.conftest import LIMIT, call, file_data, upload
@@ -37,7 +41,11 @@ def test_raw_upload_route_is_bounded(app):
     halves = [("files", (f"part{i}.bin", b"\0" * (LIMIT // 2 + 1))) for i in range(2)]
     both = alice.post("/gradio_api/upload", files=halves)
     assert both.status_code == 413 and both.text.startswith("an upload may hold at most 4 MB in all")
-    assert set(app.served.blocks.upload_file_set) == cache  # nothing stored
+    odd = alice.post("/gradio_api/upload", files=[("files", ("rows.csv", b"text\nx\n")), ("files", ("x.bin", b"\1"))])
+    assert (odd.status_code, odd.text) == (415, "this app takes no files like x.bin; upload images, captions, tables "
+                                                "(CSV/JSONL/Parquet) or zips of them")
+    assert {Path(p).name for p in set(app.served.blocks.upload_file_set) - cache} == {"rows.csv"}
+    assert not list(Path(get_upload_folder()).rglob("x.bin"))  # the odd file is gone from the cache
 
 
 def test_every_endpoint_that_takes_a_file_or_path(app):
