@@ -141,14 +141,35 @@ def cmd_merge_llm_adapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_to_kohya(args: argparse.Namespace) -> int:
+    """diffusers-format LoRA -> kohya/ComfyUI file (AutoTrain's `tools convert_to_kohya`)."""
+    from autotrain_gradio.tasks.diffusion.export import convert_to_kohya
+
+    try:
+        out = convert_to_kohya(args.input_path, args.output_path)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"kohya/ComfyUI LoRA written to {out}")
+    return 0
+
+
 def add_tools_commands(sub: argparse._SubParsersAction) -> None:
     """`autotrain tools ...`: utilities outside the pipeline."""
-    tools = sub.add_parser("tools", help="utilities: merge-llm-adapter").add_subparsers(dest="tool", required=True)
+    tools = sub.add_parser("tools", help="utilities: merge-llm-adapter, convert_to_kohya")
+    tools = tools.add_subparsers(dest="tool", required=True)
     merge = tools.add_parser("merge-llm-adapter", help="merge a LoRA adapter into its base model (full weights)")
     merge.add_argument("--base", required=True, help="base model: Hub id, folder or tiny:<kind>")
     merge.add_argument("--adapter", required=True, help="the adapter folder (output/<name>/model)")
     merge.add_argument("--output", required=True, help="folder for the merged model and its tokenizer")
     merge.set_defaults(func=cmd_merge_llm_adapter)
+    kohya = tools.add_parser("convert_to_kohya", aliases=["convert-to-kohya"],
+                             help="a diffusers-format LoRA (pytorch_lora_weights.safetensors) -> kohya/ComfyUI file")
+    kohya.add_argument("--input_path", "--input-path", "--input", dest="input_path", required=True,
+                       help="pytorch_lora_weights.safetensors, or the folder holding it (output/<name>/model)")
+    kohya.add_argument("--output_path", "--output-path", "--output", dest="output_path", default=None,
+                       help="file (or folder) to write (default: <folder>_kohya.safetensors beside the input)")
+    kohya.set_defaults(func=cmd_convert_to_kohya)
 
 
 def build_parser() -> argparse.ArgumentParser:

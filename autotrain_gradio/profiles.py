@@ -20,7 +20,7 @@ from autotrain_gradio.config import ConfigError, RunConfig, merge, read_toml
 from autotrain_gradio.tasks import TASKS, canonical, config_from_dict
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"  # package data (pyproject: package-data)
-PROFILE_KEYS = {"description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}
+PROFILE_KEYS = {"extends", "description", "task", "min_images", "estimated_output_gb", "sample_prompts", "config"}
 
 
 class ProfileError(ValueError):
@@ -63,6 +63,8 @@ def load_profile_file(path: Path) -> Profile:
         data = read_toml(path, "profile", PROFILE_KEYS)
     except ConfigError as err:
         raise ProfileError(str(err)) from None
+    if "extends" in data:
+        data = _extended(path, data)
     task = data.get("task")
     if task not in TASKS:
         raise ProfileError(f"profile {path}: task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -72,6 +74,23 @@ def load_profile_file(path: Path) -> Profile:
         raise
     except (TypeError, ValueError) as err:  # e.g. min_images = "many"
         raise ProfileError(f"profile {path}: {err}") from None
+
+
+def _extended(path: Path, data: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """`extends = "Name"`: that profile's keys and [config] under this file's (found beside this file, shipped, or
+    in the user folder; never this file itself)."""
+    name = str(data.pop("extends"))
+    found = next((p for folder in (path.parent, SHIPPED_DIR, user_dir()) if (p := folder / f"{name}.toml").is_file()
+                  and p.resolve() != path.resolve()), None)
+    if found is None or depth > 8:
+        raise ProfileError(f"profile {path}: extends {name!r}, which is not a profile (or extends too deep)")
+    try:
+        base = read_toml(found, "profile", PROFILE_KEYS)
+    except ConfigError as err:
+        raise ProfileError(str(err)) from None
+    if "extends" in base:
+        base = _extended(found, base, depth + 1)
+    return {**base, **data, "config": {**base.get("config", {}), **data.get("config", {})}}
 
 
 def _profile(path: Path, data: dict[str, Any], task: str) -> Profile:

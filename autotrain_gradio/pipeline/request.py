@@ -98,7 +98,7 @@ class RunRequest(QueueOptions):
     profile: str = _opt("", "training profile (see `autotrain profiles`)")
     dataset_name: str = _opt("", "name for input/<name> and output/<name> (default: from the dataset path)",
                              batch=False, validation_alias=AliasChoices("project_name"))
-    min_images: int = _opt(1, "refuse datasets with fewer images (or table rows)", ge=1)
+    min_images: int = _opt(1, "refuse datasets with fewer images (or table rows); 0: no minimum", ge=0)
     column_mapping: dict[str, Any] = _opt({}, "table columns, AutoTrain's keys: "
                                           "text_column=review,target_column=label (a list: target_columns=a|b)")
     train_split: str = _opt("train", "split to train on (Hub / save_to_disk datasets)")

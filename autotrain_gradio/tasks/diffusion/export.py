@@ -358,3 +358,51 @@ def save_full(cfg: DiffusionFullConfig, denoiser: torch.nn.Module, text_encoders
          "config_digest": config_digest(cfg)}, indent=2), encoding="utf-8")
     files["card"] = str(write_model_card(cfg, out_dir, step, {k: v for k, v in files.items() if k != "card"}))
     return files
+
+
+# --- converting a diffusers-format LoRA file afterwards (`autotrain tools convert_to_kohya`) ----------------------
+
+
+def _scale(meta: dict[str, str], rank: int) -> float:
+    """alpha / rank of a diffusers LoRA file: from our header entries, else diffusers' adapter metadata, else 1."""
+    if "lora_alpha" in meta and "lora_rank" in meta:
+        return float(meta["lora_alpha"]) / float(meta["lora_rank"])
+    adapter = json.loads(meta.get("lora_adapter_metadata", "{}") or "{}")
+    alpha = next((v for k, v in adapter.items() if k.split(".")[-1] == "lora_alpha"), None)
+    r = next((v for k, v in adapter.items() if k.split(".")[-1] == "r"), None)
+    if alpha is not None and r:
+        return float(alpha) / float(r)
+    log.warning("no LoRA alpha in the file's header (rank %s): taking alpha = rank, scale 1", rank)
+    return 1.0
+
+
+def convert_to_kohya(source: str | Path, output: str | Path | None = None) -> Path:
+    """A diffusers-format LoRA (pytorch_lora_weights.safetensors, or the folder holding it) -> the kohya/ComfyUI
+    file `save_lora` writes at training time: Flux (`transformer.` keys) in BFL's names, SDXL / SD1.5 (`unet.` keys)
+    through diffusers' converter; the scale folded in; the header's entries kept. Returns the written path."""
+    from safetensors.torch import load_file
+
+    source = Path(source)
+    if source.is_dir():
+        source = source / DIFFUSERS_WEIGHT_NAME
+    if not source.is_file():
+        raise ValueError(f"{source}: no such LoRA file; give a pytorch_lora_weights.safetensors or its folder")
+    tensors = load_file(str(source))
+    prefixes = {key.split(".", 1)[0] for key in tensors}
+    if not prefixes <= {"transformer", "unet"} or len(prefixes) != 1:
+        raise ValueError(f"{source}: expected the diffusers LoRA keys of one denoiser ('transformer.' for Flux, "
+                         f"'unet.' for SDXL / SD1.5), found prefixes {sorted(prefixes)}; text encoder LoRAs are not "
+                         "converted")
+    prefix = prefixes.pop()
+    peft_sd = {key.split(".", 1)[1]: value for key, value in tensors.items()}
+    rank = next((v.shape[0] for k, v in peft_sd.items() if ".lora_A." in k), 0)
+    meta = read_metadata(source)
+    scale = _scale(meta, rank)
+    kohya = flux_to_kohya(peft_sd, scale) if prefix == "transformer" else sd_to_kohya(peft_sd, scale)
+    output = Path(output) if output else source.with_name(f"{source.parent.name}_kohya.safetensors")
+    if output.is_dir():
+        output = output / f"{source.parent.name}.safetensors"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    keep = {k: v for k, v in meta.items() if k != "lora_adapter_metadata"}
+    save_file(kohya, str(output), metadata={"format": "pt", **keep})
+    return output
