@@ -33,6 +33,9 @@ class TabularConfig(RunConfig):
                                            "(default: any column whose values all parse as numbers).")
     num_trials: int = setting(10, "Trials", "Optuna trials (each fits one model with sampled hyperparameters).",
                               ge=1, le=10_000)
+    parallel_trials: int = setting(1, "Parallel trials", "Trials run at once, each in a process of its own, "
+                                   "sharing the study file (exactly num_trials in all; set n_jobs to the cores "
+                                   "each may use).", ge=1, le=64)
     time_limit: int = setting(600, "Time limit (s)", "Stop starting new trials after this many seconds "
                               "(0: no limit).", ge=0)
     categorical_imputer: Literal["none", "most_frequent"] = setting(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from sklearn.preprocessing import LabelEncoder, OneHotEncoder, OrdinalEncoder
 
 from autotrain_gradio.config import config_digest
 from autotrain_gradio.tasks.common import RunContext, StepClock, push_to_hub
+from autotrain_gradio.tasks.tabular import parallel
 from autotrain_gradio.tasks.tabular.config import TabularConfig
 from autotrain_gradio.tasks.tabular.data import Schema, TabularData, frame, label_of, load
 from autotrain_gradio.tasks.tabular.metrics import OBJECTIVE, objective, score
@@ -255,27 +258,55 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
             best.update(value=value, number=trial.number, model=model)
         return value
 
-    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def save_best(number: int, path: Path) -> bool:
+        """This process's best trial's model (preprocessing + estimator) to `path`, if `number` is that trial."""
+        if number != best["number"] or best["model"] is None:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _dump(Pipeline([("preprocess", prep), ("model", best["model"])]), path)
+        best["model"] = None  # written: the next new best replaces it
+        return True
+
+    def report(trial: optuna.trial.FrozenTrial, keep_model: Callable[[optuna.trial.FrozenTrial], bool]) -> None:
+        """A counted trial's events; `keep_model(trial)` makes it model.joblib when it is the new best."""
         nonlocal done
-        if counted(trial):
-            saved.add_trial(trial)  # on disk before anything reports it
-            done += 1
-            ctx.extra["step"] = done
+        done += 1
+        ctx.extra["step"] = done
         it_s, eta_s = clock.tick(done)
         if trial.state == TrialState.COMPLETE:  # trials have no epochs and no learning rate of their own
             ctx.events.step(step=done, total=cfg.num_trials, epoch=0.0, loss=trial.value, lr=None, it_s=it_s,
                             eta_s=eta_s, trial=trial.number)
-            if trial.number == best["number"] and best["model"] is not None:
-                _dump(Pipeline([("preprocess", prep), ("model", best["model"])]), model_dir / "model.joblib")
-                best["model"] = None  # written: the next new best replaces it
+            if keep_model(trial):
                 ctx.events.eval(step=done, epoch=0.0, metrics=trial.user_attrs["metrics"], trial=trial.number)
         else:  # no loss to plot: a warning, and the next step event's count includes it
             ctx.log(f"trial {trial.number} failed: {trial.user_attrs.get('error', trial.state.name)}", "warning")
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if counted(trial):
+            saved.add_trial(trial)  # on disk before anything reports it
+            report(trial, lambda t: save_best(t.number, model_dir / "model.joblib"))
         if ctx.stop_requested:
             ctx.log(f"stop requested: the study stops after trial {trial.number}, keeping the best model")
             study.stop()
 
-    if done < cfg.num_trials and not ctx.stop_requested:
+    def keep_if_best(trial: optuna.trial.FrozenTrial) -> bool:  # parallel: the best of every worker's trials
+        if trial.value >= best["seen"]:
+            return False
+        best["seen"] = trial.value
+        parallel.keep_trial_model(model_dir, trial.number)
+        return True
+
+    if cfg.parallel_trials > 1 and done < cfg.num_trials and not ctx.stop_requested:
+        best["seen"] = best["value"]
+        db = Path(cfg.output_dir) / "study.db"
+        parallel.optimize(cfg, ctx, saved, db, lambda: sqlite_storage(db, new=False), STUDY_NAME, run_trial,
+                          lambda n: save_best(n, model_dir / "trials" / f"{n}.joblib"), counted,
+                          lambda trial: report(trial, keep_if_best))
+        study = saved
+        if ctx.stop_requested:
+            ctx.log("stop requested: the workers finished no new trial (a running one runs again on --resume); "
+                    "keeping the best model")
+    elif done < cfg.num_trials and not ctx.stop_requested:
         try:
             study.optimize(run_trial, n_trials=cfg.num_trials - done, timeout=cfg.time_limit or None,
                            callbacks=[after_trial], catch=(ValueError,), gc_after_trial=False)
@@ -309,6 +340,7 @@ def train(cfg: TabularConfig, ctx: RunContext) -> dict[str, Any]:
         db = Path(cfg.output_dir) / "study.db"
         ctx.events.checkpoint(step=done, path=db)
         return {"checkpoint": str(db)}
+    shutil.rmtree(model_dir / "trials", ignore_errors=True)  # parallel workers' best models: model.joblib is kept
     outputs: dict[str, Any] = {"model": str(model_dir), "metrics": metrics, "trials": done,
                                **({"stopped": timed_out} if timed_out else {})}
     if cfg.push_to_hub and ctx.is_main:
