@@ -14,7 +14,9 @@ from tests.packaging import BUILD_INPUTS, REPO
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 EXTRAS = PROJECT["optional-dependencies"]
-EVERY = set(EXTRAS) - {"all", "dev"}  # `all` and `dev` only gather the others
+# Extras the images leave out, and why: a new extra fails the tests below until it is in [all] or listed here.
+LEFT_OUT = {"deepspeed": "JIT-compiles its CUDA ops with nvcc, which a runtime base has not (README: Docker)"}
+EVERY = set(EXTRAS) - {"all", "dev"} - set(LEFT_OUT)  # `all` and `dev` only gather the others
 
 
 def _lines(name: str) -> list[str]:
