@@ -47,7 +47,7 @@ def test_space_requirements_are_the_dependencies_and_every_offered_tasks_extras(
              if ln.strip() and not ln.startswith("#")]
     wanted = [d for d in PROJECT["dependencies"] if _name(d) != "gradio"]
     wanted += [d for extra in SPACE_EXTRAS for d in PROJECT["optional-dependencies"][extra]]
-    assert sorted(set(lines)) == sorted(set(wanted))
+    assert sorted(set(lines)) == sorted(set(wanted)), "requirements.txt should list:\n" + "\n".join(wanted)
     assert "gradio" not in {_name(ln) for ln in lines}  # the Space image's gradio is sdk_version
 
 
