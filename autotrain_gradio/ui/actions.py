@@ -47,6 +47,7 @@ class AppContext:
 
     root: Path
     access: Access
+    backend: str = "local"  # where the app's new jobs run (the owner's queue setting)
 
     def uploads(self, user: User) -> Path:
         """The caller's own upload folder (outside every folder the app serves)."""
@@ -201,7 +202,7 @@ def run_request(ctx: AppContext, user: User | None, dataset: str, profile: str, 
                                force=force, dry_run=dry_run, workspace=str(ctx.root), overrides=overrides,
                                column_mapping=column_mapping or {}, in_process=here, owner=user.name,
                                hf_token=secrets.get("HF_TOKEN", "") if ctx.access.shared else None,
-                               train_split=train_split, valid_split=valid_split)
+                               train_split=train_split, valid_split=valid_split, backend=ctx.backend)
     except ConfigError as err:
         return refuse(str(err))
     return run_pipeline(request, quiet=True)
@@ -362,15 +363,30 @@ def model_files(job: jobs.Job) -> list[Path]:
     return found
 
 
-def stage(files: list[Path], base: Path | None = None) -> list[str]:
+def download_name(job: jobs.Job, path: Path) -> str:
+    """What a file of a job is, as its download path: `<name>-comfyui.safetensors` (the kohya file ComfyUI and A1111
+    load), `<name>-diffusers/pytorch_lora_weights.safetensors`, `<name>-model/...`, `checkpoint-N/...`."""
+    rel = path.relative_to(job.output_dir)
+    if rel.parts[0] == "checkpoints":
+        return f"{job.name}-{Path(*rel.parts[1:])}"
+    inner = Path(*rel.parts[1:]) if rel.parts[0] == "model" else rel
+    if str(inner) == f"{job.name}.safetensors":
+        return f"{job.name}-comfyui.safetensors"
+    if inner.name in ("pytorch_lora_weights.safetensors", "pytorch_lora_weights.bin"):
+        return f"{job.name}-diffusers/{inner}"
+    return f"{job.name}-model/{inner}"
+
+
+def stage(files: list[Path], base: Path | None = None, names: list[str] | None = None) -> list[str]:
     """Hand files to Gradio for serving: hard links (copies across file systems) under a fresh random folder of
-    its upload cache, keeping their paths relative to `base`. Returns the staged paths."""
+    its upload cache, keeping their paths relative to `base` (or named `names`). Returns the staged paths."""
     from gradio.utils import get_upload_folder
 
     dest = Path(get_upload_folder()) / "autotrain" / secrets.token_urlsafe(16)
     staged = []
-    for file in files:
-        target = dest / (file.relative_to(base) if base and base in file.parents else file.name)
+    for i, file in enumerate(files):
+        target = dest / (names[i] if names else file.relative_to(base) if base and base in file.parents
+                         else file.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(file, target)
@@ -386,17 +402,18 @@ def download(ctx: AppContext, user: User | None, job_id: Any, as_zip: bool = Fal
     files = model_files(job)
     if not files:
         raise ActionError(f"job {job.id} has no model files yet", 404)
-    base = Path(job.output_dir)
+    # The list shows file names only: each is named for what it is, its folders joined into the name.
+    names = [download_name(job, f) for f in files]
     if not as_zip:
-        return stage(files, base)
+        return stage(files, names=[n.replace("/", "-") for n in names])
     from gradio.utils import get_upload_folder
 
     folder = Path(get_upload_folder()) / "autotrain" / secrets.token_urlsafe(16)
     folder.mkdir(parents=True)
     archive = folder / f"{job.name}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in files:
-            zf.write(file, file.relative_to(base))
+        for file, name in zip(files, names, strict=True):
+            zf.write(file, name)
     return [str(archive)]
 
 

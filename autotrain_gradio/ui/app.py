@@ -22,6 +22,8 @@ from autotrain_gradio.ui import (  # noqa: E402
     chat_tab,
     jobs_tab,
     profiles_tab,
+    publish_tab,
+    queue_panel,
     signin,
     train_tab,
     try_tab,
@@ -51,23 +53,30 @@ def build_app(workspace: str | Path | None = None, ctx: AppContext | None = None
             if ctx.access.mode == "space":
                 gr.LoginButton(scale=0, min_width=220, elem_id="login")
         gate = signin.gate(ctx)  # Space mode: a visitor signs in before anything else
+        started_job = gr.State(None)  # the id of the job this visitor last started, from any tab
+        timer = gr.Timer(jobs_tab.POLL_S, active=False)  # the Jobs tab's poll, mounted whichever tab is open
         with gr.Tabs(visible=gate is None) as tabs:
             with gr.Tab("Train", id="train"):
-                train = train_tab.build(ctx, app)
+                train_tab.build(ctx, app, started_job)
             with gr.Tab("Captions", id="captions"):
-                captions_tab.build(ctx, app)
+                captions_tab.build(ctx, app, started_job)
             with gr.Tab("Jobs", id="jobs") as jobs_page:
-                jobs = jobs_tab.build(ctx, app)
+                jobs = jobs_tab.build(ctx, app, timer)
+                queue_panel.build(ctx, app)
             with gr.Tab("Profiles", id="profiles"):
                 profiles_tab.build(ctx, app)
             with gr.Tab("Chat", id="chat"):
-                chat_tab.build(ctx, app)
+                chat_runs, chat_run = chat_tab.build(ctx, app)
             with gr.Tab("Try it", id="try"):
-                try_tab.build(ctx, app)
-        # The job just started is the one the Jobs tab follows, at once, with its polling on.
-        train.start_event.then(lambda job_id, current: job_id or current, [train.started_job, jobs.selected],
-                               jobs.selected, api_visibility="private").then(
-            jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
+                try_runs, try_run = try_tab.build(ctx, app)
+            with gr.Tab("Publish", id="publish"):
+                publish_runs, publish_run = publish_tab.build(ctx, app)
+        # The job just started (from any tab) is the one the Jobs tab follows, at once, with its polling on.
+        started_job.change(jobs.follow, [started_job, jobs.watch], jobs.refresh_outputs, api_visibility="private")
+        # A job that ended may be one to chat with or try: their run lists follow without a Refresh click.
+        jobs.ended.change(chat_runs, chat_run, chat_run, api_visibility="private")
+        jobs.ended.change(try_runs, try_run, try_run, api_visibility="private")
+        jobs.ended.change(publish_runs, publish_run, publish_run, api_visibility="private")
         jobs_page.select(jobs.refresh, jobs.refresh_inputs, jobs.refresh_outputs, api_visibility="private")
         signin.follow(app, ctx, gate, tabs)
     return app

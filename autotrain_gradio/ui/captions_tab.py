@@ -97,8 +97,10 @@ def gallery(folder: Path, frame: pd.DataFrame) -> list[tuple[str, str]]:
             for name, caption in zip(frame["image"], frame["caption"], strict=True)]
 
 
-def build(ctx: AppContext, app: gr.Blocks) -> None:
-    """Render the Captions tab's contents in the current Blocks context."""
+def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State | None = None) -> None:
+    """Render the Captions tab's contents in the current Blocks context; `started_job` gets a captioning job's id
+    (the Jobs tab follows it)."""
+    started_job = started_job or gr.State(None)
     gr.Markdown("### Auto-caption\nCaptions go into the prepared copy `input/<name>/`, never your folder.")
     with gr.Row():
         path = gr.Textbox(label="Images folder (or an upload's folder from the Train tab)", elem_id="caption-path",
@@ -137,15 +139,15 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
         return ctx.access.user_of(request)
 
     def on_start(folder: str, run_name: str, captioner: str, pre: str, how: str, redo: bool,
-                 request: gr.Request) -> str:
+                 request: gr.Request) -> dict:
         overrides = {k: v for k, v in {"base_model": captioner.strip(), "prefix": pre.strip(), "style": how,
                                        "overwrite": bool(redo)}.items() if v not in ("", None)}
         result = run_request(ctx, user_of(request), folder, CAPTION_PROFILE, dataset_name=run_name,
                              overrides=overrides, dry_run=False)
         if not result.ok or result.job_id is None:
-            return "❌ " + "; ".join(result.errors or ["not started"])
-        return (f"✅ queued as job {result.job_id} ({result.name}); follow it in the Jobs tab, then load "
-                f"**{result.name}** below")
+            return {started: "❌ " + "; ".join(result.errors or ["not started"])}
+        return {started: f"✅ queued as job {result.job_id} ({result.name}); follow it in the Jobs tab, then load "
+                         f"**{result.name}** below", started_job: result.job_id}
 
     def on_datasets(current: str | None, request: gr.Request) -> dict:
         try:
@@ -155,6 +157,9 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
         return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
 
     def on_load(chosen: str, request: gr.Request) -> dict:
+        if not chosen:  # nothing prepared yet: say what to do, not an error
+            return {status: "No prepared dataset yet: caption a folder above, or validate and start a run in the "
+                            "Train tab; its copy appears here."}
         try:
             folder = dataset_folder(ctx, user_of(request), chosen)
         except ActionError as err:
@@ -180,7 +185,8 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
         return {status: f"✅ saved {changed} caption files in {folder.name}", grid: gallery(folder, frame)}
 
     outputs = [table, grid, status]
-    start.click(on_start, [path, name, model, prefix, style, overwrite], [started], api_name="caption_dataset")
+    start.click(on_start, [path, name, model, prefix, style, overwrite], [started, started_job],
+                api_name="caption_dataset")
     gr.on([app.load, start.click], on_datasets, [dataset], [dataset], api_visibility="private")
     gr.on([reload.click, dataset.change], on_load, [dataset], outputs, api_visibility="private")
     def on_add(chosen: str, frame: pd.DataFrame, word: str, request: gr.Request) -> dict:

@@ -127,15 +127,22 @@ def stream_reply(ctx: AppContext, user: User | None, job_id: Any, messages: list
             yield f"{text}\n\n[{reason[0]}]"
 
 
-def build(ctx: AppContext, app: gr.Blocks) -> None:
-    """Render the Chat tab's contents in the current Blocks context."""
+EMPTY_REPLY = "_(the model returned no text: try another message, more new tokens, or a later checkpoint)_"
+
+
+def build(ctx: AppContext, app: gr.Blocks) -> Any:
+    """Render the Chat tab's contents in the current Blocks context; returns the run list's refresh (the app calls
+    it when a job ends)."""
     with gr.Row():
         run = gr.Dropdown(label="Run", choices=[], elem_id="chat-run", scale=3, allow_custom_value=True,
                           info="Your LLM jobs: merged model, else model/, else the newest checkpoint")
         refresh = gr.Button("Refresh runs", scale=0, min_width=140)
     chatbot = gr.Chatbot(label="Chat", elem_id="chat-box", height=360)
+    status = gr.Markdown("", elem_id="chat-status")
     with gr.Row():
         box = gr.Textbox(label="Message", placeholder="Say something to the model", elem_id="chat-message", scale=4)
+        send = gr.Button("Send", variant="primary", scale=0, min_width=100, elem_id="chat-send")
+        stop = gr.Button("Stop", scale=0, min_width=100, elem_id="chat-stop", interactive=False)
         clear = gr.Button("Clear", scale=0, min_width=100)
     with gr.Accordion("Generation", open=False):
         max_new = gr.Slider(1, fair.CHAT_MAX_NEW_TOKENS, value=128, step=1, label="Max new tokens")
@@ -156,14 +163,34 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
             raise gr.Error("type a message first")
         history = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
         history.append({"role": "user", "content": message})
+        text = ""
         try:
             for text in stream_reply(ctx, ctx.access.user_of(request), job_id, history, int(max_new_tokens), temp,
                                      fair.stopper(app)):
                 yield [*history, {"role": "assistant", "content": text}], ""
         except ActionError as err:
             raise gr.Error(str(err)) from None
+        if not text.strip():  # an empty bubble says nothing: say so
+            yield [*history, {"role": "assistant", "content": EMPTY_REPLY}], ""
 
-    gr.on([app.load, refresh.click], runs, [run], [run], api_visibility="private")
-    gr.on([box.submit], respond, [box, chatbot, run, max_new, temperature], [chatbot, box], api_name="chat",
-          concurrency_id="gpu", concurrency_limit=4)  # fair.py: one per user, one model at a time
-    clear.click(lambda: ([], ""), None, [chatbot, box], api_visibility="private")
+    def loading(job_id: int | None, request: gr.Request) -> dict:
+        try:
+            folder = model_folder(ctx.job(ctx.access.user_of(request), job_id))
+        except ActionError:
+            folder = None
+        ready = folder is not None and _loaded.get("key", ("",))[0] == str(folder)
+        what = "thinking…" if ready else "loading the model (the first reply takes longest)…"
+        return {status: f"⏳ {what}", stop: gr.Button(interactive=True), send: gr.Button(interactive=False)}
+
+    def idle() -> dict:
+        return {status: "", stop: gr.Button(interactive=False), send: gr.Button(interactive=True)}
+
+    private = {"api_visibility": "private"}
+    gr.on([app.load, refresh.click], runs, [run], [run], **private)
+    busy = gr.on([box.submit, send.click], loading, [run], [status, stop, send], queue=False, **private)
+    reply = busy.then(respond, [box, chatbot, run, max_new, temperature], [chatbot, box], api_name="chat",
+                      concurrency_id="gpu", concurrency_limit=4)  # fair.py: one per user, one model at a time
+    reply.then(idle, None, [status, stop, send], queue=False, **private)
+    stop.click(idle, None, [status, stop, send], cancels=[reply], queue=False, **private)
+    clear.click(lambda: ([], ""), None, [chatbot, box], **private)
+    return runs, run

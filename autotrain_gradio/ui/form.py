@@ -69,12 +69,15 @@ def _kind(field: FieldInfo) -> tuple[str, tuple[Any, ...]]:
     return {bool: "bool", int: "int", float: "float"}.get(ann, "str"), ()
 
 
-def field_component(key: str, field: FieldInfo, value: Any = None,
-                    elem_id: str | None = None) -> gr.components.Component:
-    """The input component for one config field, labelled from its title and description."""
+def field_component(key: str, field: FieldInfo, value: Any = None, elem_id: str | None = None,
+                    render_key: Any = None) -> gr.components.Component:
+    """The input component for one config field, labelled from its title and description. `render_key` keeps a
+    value the user typed across re-renders of a @gr.render form (Gradio keeps the values of keyed components)."""
     kind, choices = _kind(field)
     value = field.default if value is None else value
-    common = {"label": field.title or key, "info": field.description, "elem_id": elem_id}
+    # Rendered forms say interactive themselves: no static event wiring marks their components as inputs.
+    common = {"label": field.title or key, "info": field.description, "elem_id": elem_id, "key": render_key,
+              "interactive": True if render_key is not None else None, "min_width": 260}
     if kind == "bool":
         return gr.Checkbox(value=bool(value), **common)
     if kind == "choice":
@@ -105,24 +108,41 @@ def from_ui(field: FieldInfo, value: Any) -> Any:
     return value
 
 
-def build_form(task: str, cfg: RunConfig | None = None) -> dict[str, gr.components.Component]:
-    """Render the form for a task inside the current Blocks context, one accordion per group. Returns key ->
-    component. `cfg` gives the starting values (else the model defaults)."""
+def build_form(task: str, cfg: RunConfig | None = None, key: Any = None) -> dict[str, gr.components.Component]:
+    """Render the form for a task inside the current Blocks context, one accordion per group (the first two,
+    the run and the training settings, open). Returns key ->
+    component. `cfg` gives the starting values (else the model defaults); `key` (inside a @gr.render) names this
+    form, so a re-render with the same key keeps what the user typed."""
     fields = form_fields(task)
     components: dict[str, gr.components.Component] = {}
     for i, (title, keys) in enumerate(field_groups(task)):
-        with gr.Accordion(title, open=i == 0, elem_id=f"{task}-{title.lower().replace(' ', '-')}"):
-            for start in range(0, len(keys), 3):
-                with gr.Row():
-                    for key in keys[start:start + 3]:
-                        value = getattr(cfg, key) if cfg is not None else None
-                        components[key] = field_component(key, fields[key], value, elem_id=f"{task}-{key}")
+        with gr.Accordion(title, open=i < 2, elem_id=f"{task}-{title.lower().replace(' ', '-')}",
+                          key=None if key is None else (*key, "group", title), preserved_by_key=["open"]):
+            with gr.Row():  # one wrapping row per group: fields flow three or so a line, no block per line
+                for name in keys:
+                    value = getattr(cfg, name) if cfg is not None else None
+                    components[name] = field_component(
+                        name, fields[name], value, elem_id=f"{task}-{name}",
+                        render_key=None if key is None else (*key, name))
     return components
 
 
 def form_values(task: str, cfg: RunConfig) -> dict[str, Any]:
     """key -> value as the form shows it, for filling the form from a profile."""
     return {k: to_ui(f, getattr(cfg, k)) for k, f in form_fields(task).items()}
+
+
+def replaced_edits(task: str, values: dict[str, Any], old: RunConfig, new: RunConfig) -> list[str]:
+    """'Title: typed → new value' for each value the user had changed from the old profile, which a newly chosen
+    profile replaces (every field: the form is rebuilt from the new profile)."""
+    fields = form_fields(task)
+    out = []
+    for key, raw in values.items():
+        if raw is None or key not in fields or from_ui(fields[key], raw) == getattr(old, key):
+            continue
+        after = to_ui(fields[key], getattr(new, key)) if key in type(new).model_fields else "(not in this task)"
+        out.append(f"{fields[key].title or key}: {raw} → {after}")
+    return out
 
 
 def overrides_from_form(task: str, values: dict[str, Any], base: RunConfig) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from autotrain_gradio.ui.actions import AppContext, remove_stale_uploads  # noqa
 from autotrain_gradio.ui.api import add_rest_routes  # noqa: E402
 from autotrain_gradio.ui.app import build_app  # noqa: E402
 from autotrain_gradio.ui.guard import BoundedUploads, guard_inputs, sweep_cache  # noqa: E402
+from autotrain_gradio.ui.theme import CSS, build_theme  # noqa: E402
 from autotrain_gradio.ui.uploads import UPLOAD_SUFFIXES  # noqa: E402
 from autotrain_gradio.workspace import workspace_root  # noqa: E402
 
@@ -74,7 +75,7 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
     auth = list(ctx.access.logins.items()) if ctx.access.mode == "login" else None
     options = {"auth": auth, "blocked_paths": [str(root)], "allowed_paths": [], "show_error": True,
                "max_file_size": ctx.access.max_upload_bytes,
-               "footer_links": ["api", "gradio", "settings"],
+               "footer_links": ["api", "gradio", "settings"], "theme": build_theme(), "css": CSS,
                "auth_message": "Sign in with the login the app's owner gave you." if auth else None}
     stop = threading.Event()
     threading.Thread(target=_sweep_uploads, args=(ctx, blocks, stop), daemon=True, name="upload-sweep").start()

@@ -94,8 +94,9 @@ def try_run(ctx: AppContext, user: User | None, job_id: Any, *, prompt: str = ""
         return Trial(kind, scores=predict(cfg, model_dir, text))
 
 
-def build(ctx: AppContext, app: gr.Blocks) -> None:
-    """Render the Try it tab's contents in the current Blocks context."""
+def build(ctx: AppContext, app: gr.Blocks) -> Any:
+    """Render the Try it tab's contents in the current Blocks context; returns the run list's refresh and the
+    list (the app calls it when a job ends)."""
     with gr.Row():
         run = gr.Dropdown(label="Run", choices=[], elem_id="try-run", scale=3, allow_custom_value=True,
                           info="Your runs with an exported model")
@@ -109,8 +110,9 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
             steps = gr.Number(label="Steps (0: the run's sample steps)", value=0, precision=0)
             strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="LoRA strength")
         with gr.Row():
-            without = gr.Image(label="Without the LoRA", elem_id="try-without", type="pil")
-            with_lora = gr.Image(label="With the LoRA", elem_id="try-with", type="pil")
+            # A fixed height: a 32 px demo image is scaled up (pixelated), never collapsed to a strip.
+            without = gr.Image(label="Without the LoRA", elem_id="try-without", type="pil", height=320)
+            with_lora = gr.Image(label="With the LoRA", elem_id="try-with", type="pil", height=320)
     with gr.Group(visible=False) as image_box:
         image = gr.Image(label="Image", type="pil", elem_id="try-image")
     with gr.Group(visible=False) as text_box:
@@ -159,3 +161,4 @@ def build(ctx: AppContext, app: gr.Blocks) -> None:
     run.change(on_run, [run], [diffusion_box, image_box, text_box, scores, entities, note], api_visibility="private")
     go.click(on_try, [run, prompt, seed, steps, strength, image, text], [without, with_lora, scores, entities, note],
              api_name="try_run", concurrency_id="gpu", concurrency_limit=4)  # fair.py: one per user, one model
+    return runs, run

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import typing
 import zipfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from autotrain_gradio.profiles import get_profile
 from autotrain_gradio.tasks import MODELS
 from autotrain_gradio.ui.actions import ActionError, AppContext, cancel_job, resume_job
 from autotrain_gradio.ui.app import build_app
-from autotrain_gradio.ui.form import COMPUTED, form_fields, overrides_from_form
+from autotrain_gradio.ui.form import COMPUTED, build_form, form_fields, overrides_from_form
 from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, metrics_frame, samples_of
 from autotrain_gradio.ui.train_tab import report_html
 from autotrain_gradio.ui.uploads import save_upload
@@ -52,10 +53,10 @@ def built(tmp_path_factory) -> gr.Blocks:
 
 def test_app_has_tabs_and_components(built):
     tabs = [b.label for b in built.blocks.values() if isinstance(b, gr.Tab)]
-    assert tabs == ["Train", "Captions", "Jobs", "Profiles", "Chat", "Try it"]
+    assert tabs == ["Train", "Captions", "Jobs", "Profiles", "Chat", "Try it", "Publish"]
     ids = _by_elem_id(built)
-    for elem_id in ("dataset-path", "dataset-upload", "profile", "dataset-name", "min-images", "validate", "start",
-                    "report", "jobs-table", "job-progress", "job-loss", "job-samples", "job-logs", "job-cancel",
+    for elem_id in ("dataset-path", "dataset-upload", "profile", "dataset-name", "min-images", "report", "jobs-table",
+                    "job-progress", "job-loss", "job-samples", "job-logs", "job-cancel",
                     "job-resume", "job-download", "profiles-table", "profile-toml", "chat-run", "chat-box",
                     "chat-message"):
         assert elem_id in ids, elem_id
@@ -77,8 +78,11 @@ def test_app_imports_no_torch_and_no_trainer(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_settings_form_has_a_component_per_field(built):
-    ids = _by_elem_id(built)
+def test_settings_form_has_a_component_per_field():
+    with gr.Blocks():  # the Train tab renders this for the chosen profile's task only
+        form = build_form("diffusion-lora", get_profile("TinyFluxLORA").build(), key=("TinyFluxLORA", 0))
+        other = build_form("image-classification", get_profile("TinyImageClassification").build())
+    ids = {c.elem_id: c for c in [*form.values(), *other.values()]}
     fields = MODELS["diffusion-lora"].model_fields
     shown = [k for k in fields if k not in COMPUTED]
     assert set(form_fields("diffusion-lora")) == set(shown)
@@ -91,7 +95,8 @@ def test_settings_form_has_a_component_per_field(built):
     assert isinstance(lr, gr.Number) and (lr.minimum, lr.maximum) == (0, 1.0)
     rank = ids["diffusion-lora-lora_rank"]
     assert (rank.minimum, rank.maximum, rank.precision) == (1, 1024, 0)
-    assert [c[0] for c in ids["diffusion-lora-optimizer"].choices] == ["adamw", "adamw8bit", "adafactor", "prodigy"]
+    choices = [c[0] for c in ids["diffusion-lora-optimizer"].choices]  # the Literal's values, in its order
+    assert choices == list(typing.get_args(fields["optimizer"].annotation)) and {"adamw", "prodigy"} <= set(choices)
     assert isinstance(ids["diffusion-lora-cache_latents"], gr.Checkbox)
     assert isinstance(ids["diffusion-lora-export_formats"], gr.CheckboxGroup)
     # The form starts from the default profile's values, not the model defaults.
@@ -154,6 +159,7 @@ def test_jobs_table_and_watch_read_events(tmp_path):
     writer = EventWriter(job.events_path)
     writer.emit("start", total_steps=4, step=0)
     writer.emit("step", step=1, total=4, loss=0.5)
+    writer.emit("log", level="info", message="any other event flushes the buffered steps")
     watch = Watch()
     assert watch.read(job).losses == [(1, 0.5)]
     image = make_sample_dataset(tmp_path / "img", count=1) / "sample_00.png"
@@ -301,11 +307,12 @@ def test_browser_start_job_runs_to_completed(browser_page):
     # The Timer polls the store and events.jsonl; the job must reach completed within a bounded wait.
     expect(page.locator("#job-title")).to_contain_text("completed", timeout=120_000)
     expect(page.locator("#job-title")).to_contain_text("Demo run: tiny:flux is a tiny model with random weights")
-    expect(page.locator("#job-progress textarea")).to_have_value(
-        re.compile(r"^\[=+\] 100\.0% \(4/4\) \| ETA: 00:00:00 \| Loss: [0-9.e+-]+ \| Queue: 0$"), timeout=10_000)
+    expect(page.locator("#job-progress")).to_contain_text(
+        re.compile(r"100% · step 4/4 · ETA - · elapsed \d\d:\d\d:\d\d · loss [0-9.e+-]+"), timeout=10_000)
+    assert page.locator("#job-progress progress").get_attribute("value") == "100.0"
     expect(page.locator("#jobs-table")).to_contain_text("4/4 (100%)", timeout=10_000)
     page.locator("#job-download").click()
-    link = page.locator("#job-files a[href$='/pytorch_lora_weights.safetensors']")
+    link = page.locator("#job-files a[href$='/shapes-diffusers-pytorch_lora_weights.safetensors']")
     expect(link).to_be_visible(timeout=30_000)
     weights = root / "output" / "shapes" / "model" / "pytorch_lora_weights.safetensors"
     href = link.get_attribute("href")

@@ -175,10 +175,11 @@ def test_every_endpoint_by_name_for_its_owner(server, alice_job):
     assert any(line.startswith("[info] ") for line in logs["lines"]) and "\x1b[" not in "".join(logs["lines"])
     files = alice.predict(job_id, False, api_name="/download")
     weights = root / "output" / status["name"] / "model" / "pytorch_lora_weights.safetensors"
-    assert any(Path(f).name == weights.name and Path(f).read_bytes() == weights.read_bytes() for f in files)
+    named = f"{status['name']}-diffusers-pytorch_lora_weights.safetensors"  # each file named for what it is
+    assert any(Path(f).name == named and Path(f).read_bytes() == weights.read_bytes() for f in files)
     (archive,) = alice.predict(job_id, True, api_name="/download")
     with zipfile.ZipFile(archive) as zf:
-        assert "model/pytorch_lora_weights.safetensors" in zf.namelist()
+        assert f"{status['name']}-diffusers/pytorch_lora_weights.safetensors" in zf.namelist()
     refused = alice.predict(job_id, api_name="/cancel_job")  # already completed: cancel changes nothing
     assert refused["status"] == "completed"
     with pytest.raises(Exception, match=f"job {job_id} [^ ]+ is completed: nothing to resume"):
@@ -258,7 +259,7 @@ def test_two_users_in_two_browsers(server, alice_job):
         expect(alice.locator("#job-title")).to_contain_text(f"Job {job_id}", timeout=30_000)
         expect(alice.locator("#job-download")).to_be_enabled(timeout=30_000)
         alice.locator("#job-download").click()
-        link = alice.locator("#job-files a[href$='/pytorch_lora_weights.safetensors']")
+        link = alice.locator("#job-files a[href$='-diffusers-pytorch_lora_weights.safetensors']")
         expect(link).to_be_visible(timeout=30_000)
         href = link.get_attribute("href")
         # ...and bob sees no job, cannot act on hers, and does not get her file through his own session.

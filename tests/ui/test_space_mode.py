@@ -96,9 +96,9 @@ def test_space_visitors_sign_in_and_only_the_owner_trains_on_uploads(space, tmp_
 
     data = make_sample_dataset(tmp_path / "cats", count=2)
     owner = _client(url, "owner", tmp_path)
-    folder, report, _ = owner.predict([handle_file(str(p)) for p in sorted(data.iterdir())], "cats",
-                                      api_name="/upload_dataset")
-    assert Path(folder).parent.parent == root / "uploads" and "Uploaded into" in report
+    folder, _, _, note, _ = owner.predict([handle_file(str(p)) for p in sorted(data.iterdir())], "cats",
+                                          api_name="/upload_dataset")
+    assert Path(folder).parent.parent == root / "uploads" and "Uploaded 4 files (2 images, 2 captions) into" in note
     ok = owner.predict(folder, "TinyFluxLORA", "", {}, api_name="/validate")
     assert ok["ok"], ok["errors"]
     assert ok["name"].startswith("owner-") and ok["name"].endswith("--cats")  # run names are per user
@@ -112,8 +112,8 @@ def test_space_visitors_sign_in_and_only_the_owner_trains_on_uploads(space, tmp_
     refused = visitor.predict(folder, "TinyFluxLORA", "", {}, api_name="/validate")
     assert refused["errors"] == ["eve may not train on this Space (only owner); duplicate the Space to train on your "
                                  "own hardware"]
-    nothing, why, _ = visitor.predict([handle_file(str(p)) for p in sorted(data.iterdir())], "",
-                                      api_name="/upload_dataset")
+    nothing, why, *_ = visitor.predict([handle_file(str(p)) for p in sorted(data.iterdir())], "",
+                                       api_name="/upload_dataset")
     assert nothing == "" and "eve may not train on this Space" in why
     assert [p.name for p in (root / "uploads").iterdir()] == [Path(folder).parent.name]  # eve's upload kept nothing
     assert visitor.predict(api_name="/list_jobs") == []
