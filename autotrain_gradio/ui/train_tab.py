@@ -86,7 +86,12 @@ def _error_html(message: str) -> str:
     return f"<h3>❌ Not valid: nothing was written</h3><ul class='errors'><li>{text}</li></ul>"
 
 
-IMAGE_FORMATS = ("image-captions", "class-folders", "image-table")  # the tasks whose "Min images" means images
+def reads_image_folders(task: str) -> bool:
+    """True for the tasks that read a folder of images (tasks/images.py), whose "Min images" counts images; table
+    tasks count rows, and their profile's minimum applies unchanged."""
+    return TASKS[task].data.startswith("autotrain_gradio.tasks.images:")
+
+
 THUMBS = 8
 # Buttons say they are working the moment they are clicked (in the browser, before any server round trip).
 BUSY_JS = "() => '⏳ {label}…'"
@@ -127,7 +132,7 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
     chosen_prof = profiles[chosen] if chosen else None
     chosen_task = chosen_prof.task if chosen_prof else next(iter(TASKS))
     uploads_only = ctx.access.mode == "space"  # a Space reads no server folders
-    is_image_task = TASKS[chosen_task].data_format in IMAGE_FORMATS
+    is_image_task = reads_image_folders(chosen_task)
 
     with gr.Row():
         with gr.Column(scale=3):
@@ -171,7 +176,7 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
 
     def request_args(prof, data: dict, form: dict, dropdowns: dict) -> dict:
         values = {k: data[c] for k, c in form.items()}
-        image_task = TASKS[prof.task].data_format in IMAGE_FORMATS
+        image_task = reads_image_folders(prof.task)
         return {"overrides": overrides_from_form(prof.task, values, prof.build()),
                 "column_mapping": columns.mapping(dropdowns, data),
                 "min_images": int(data[min_images] or 1) if image_task else prof.min_images}
@@ -213,7 +218,7 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
                 replaced = replaced_edits(prof.task, {k: data[c] for k, c in form.items()}, cfg, new.build())
                 note = f"Loaded profile **{html.escape(new.name)}**"
                 note += f"; it replaced your edits: {'; '.join(replaced)}" if replaced else "."
-                image_task = TASKS[new.task].data_format in IMAGE_FORMATS
+                image_task = reads_image_folders(new.task)
                 return {form_state: {**state, "profile": new.name, "n": state.get("n", 0) + 1},
                         description: new.description, report: "", profile_note: note,
                         min_images: gr.Number(value=new.min_images, visible=image_task),
