@@ -4,8 +4,6 @@ the whole flow in a real Chromium (validate, the exact error for a bad path, a j
 from __future__ import annotations
 
 import html
-import json
-import re
 import socket
 import subprocess
 import sys
@@ -282,50 +280,7 @@ def test_browser_validate_shows_plan_and_exact_error(browser_page):
     page.get_by_role("tab", name="Train").click()
 
 
-@pytest.mark.browser
-def test_browser_start_job_runs_to_completed(browser_page):
-    from playwright.sync_api import expect
-
-    page, root, data_root = browser_page
-    data = make_sample_dataset(data_root / "shapes", count=4)
-    page.locator("#dataset-path textarea").fill(str(data))
-    steps = page.locator("#diffusion-lora-max_steps input")
-    if not steps.is_visible():  # the Settings accordion may be closed (this test run alone)
-        page.locator("#settings").get_by_text("Settings (from").click()
-    steps.fill("4")
-    steps.press("Tab")
-    expect(steps).to_have_value("4")
-    page.locator("#diffusion-lora-diffusion").get_by_text("Diffusion", exact=True).click()
-    sample_steps = page.locator("#diffusion-lora-sample_steps input")  # cheaper end-of-run samples
-    sample_steps.fill("1")
-    sample_steps.press("Tab")
-    page.locator("#start").click()
-    expect(page.locator("#report")).to_contain_text("Queued as job", timeout=60_000)
-
-    page.get_by_role("tab", name="Jobs").click()
-    expect(page.locator("#jobs-table")).to_contain_text("shapes", timeout=30_000)
-    # The Timer polls the store and events.jsonl; the job must reach completed within a bounded wait.
-    expect(page.locator("#job-title")).to_contain_text("completed", timeout=120_000)
-    expect(page.locator("#job-title")).to_contain_text("Demo run: tiny:flux is a tiny model with random weights")
-    expect(page.locator("#job-progress")).to_contain_text(
-        re.compile(r"100% · step 4/4 · ETA - · elapsed \d\d:\d\d:\d\d · loss [0-9.e+-]+"), timeout=10_000)
-    assert page.locator("#job-progress progress").get_attribute("value") == "100.0"
-    expect(page.locator("#jobs-table")).to_contain_text("4/4 (100%)", timeout=10_000)
-    page.locator("#job-download").click()
-    link = page.locator("#job-files a[href$='/shapes-diffusers-pytorch_lora_weights.safetensors']")
-    expect(link).to_be_visible(timeout=30_000)
-    weights = root / "output" / "shapes" / "model" / "pytorch_lora_weights.safetensors"
-    href = link.get_attribute("href")
-    response = page.request.get(href)  # a staged copy under a random folder, never the workspace path itself
-    assert response.ok and response.body() == weights.read_bytes() and str(root) not in href
-    direct = page.request.get(href.split("file=")[0] + f"file={weights}")
-    assert direct.status in (403, 404)
-    page.screenshot(path="/tmp/autotrain_ui_jobs.png", full_page=True)
-
-    events = (root / "output" / "shapes" / "log" / "events.jsonl").read_text().splitlines()
-    assert json.loads(events[-1])["status"] == "completed"
-    cfg = (root / "output" / "shapes" / "config.toml").read_text()
-    assert "max_steps = 4\n" in cfg and "sample_steps = 1\n" in cfg  # the form's values went in as overrides
+# A job started in the browser and run to completed: tests/ui/test_journeys.py (photos -> LoRA -> Jobs -> Publish).
 
 
 @pytest.mark.browser

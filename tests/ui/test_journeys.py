@@ -111,6 +111,14 @@ def test_photos_to_lora_jobs_and_publish(page):
     logs = page.locator("#job-logs textarea")
     assert logs.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 4")  # opens at the newest line
     assert "trainer pid" not in logs.input_value()
+    page.locator("#job-download").click()  # a staged copy under a random folder, never the workspace path itself
+    link = page.locator("#job-files a[href$='/photos-diffusers-pytorch_lora_weights.safetensors']")
+    expect(link).to_be_attached(timeout=30_000)
+    weights = root / "output" / "photos" / "model" / "pytorch_lora_weights.safetensors"
+    href = link.get_attribute("href")
+    assert page.request.get(href).body() == weights.read_bytes() and str(root) not in href
+    assert page.request.get(href.split("file=")[0] + f"file={weights}").status in (403, 404)
+    assert "max_steps = 2\n" in (root / "output" / "photos" / "config.toml").read_text()  # the form's edit went in
 
     page.get_by_role("tab", name="Publish").click()
     expect(page.locator("#publish-files")).to_contain_text("photos-comfyui.safetensors", timeout=30_000)
