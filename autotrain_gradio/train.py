@@ -153,10 +153,12 @@ def reset_accelerate() -> None:
 
 
 def run_in_process(config_path: str, *, resume: bool = False,
-                   stop_check: Callable[[], str] | None = None) -> tuple[int, RunContext]:
+                   stop_check: Callable[[], str] | None = None,
+                   where: str = " (in-process)") -> tuple[int, RunContext]:
     """`main` in this process: the same context, events, checkpoints and `end` event, without a process to signal.
     `stop_check()` is polled by the loops (a reason to stop, or ""); in the main thread, Ctrl-C (a notebook's
-    interrupt) also stops at a checkpoint. Returns (exit code, context): the trained objects are in ctx.extra."""
+    interrupt) also stops at a checkpoint. Returns (exit code, context): the trained objects are in ctx.extra.
+    `where` ends the first log line (a Ray Train worker's rank)."""
     ctx = open_context(config_path, resume, stop_check)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT) if in_main else None
@@ -165,7 +167,7 @@ def run_in_process(config_path: str, *, resume: bool = False,
     ctx.extra["threads"], restore_threads = use_cpu_threads(ctx.cfg.cpu_threads)
     reset_accelerate()
     try:
-        return run(ctx, where=" (in-process)"), ctx
+        return run(ctx, where=where), ctx
     finally:
         restore_threads()
         reset_accelerate()

@@ -29,7 +29,7 @@ MODES = ("run", "prepare")
 M = TypeVar("M", bound=BaseModel)
 # AutoTrain parameter -> the request option it is (a valid_split that is a number stays the hold-out fraction)
 LIFTED = {"project_name": "dataset_name", "data_path": "dataset_path", "train_split": "train_split",
-          "valid_split": "valid_split"}
+          "valid_split": "valid_split", "num_nodes": "num_nodes"}
 
 
 def _opt(default: Any, help_text: str, *, flag: bool = True, batch: bool | None = None, **extra: Any) -> Any:
@@ -50,6 +50,8 @@ class QueueOptions(BaseModel):
         "local", "where the job runs: local (processes here), ray (a Ray cluster, Job Submission API), hf-jobs "
         "(Hugging Face Jobs)")
     ray_address: str = _opt("", "the Ray cluster's dashboard address, e.g. http://HOST:8265 (default: RAY_ADDRESS)")
+    num_nodes: int = _opt(1, "Ray Train workers for one job (backend ray): a TorchTrainer runs the trainer on N "
+                          "workers, one rank each (a GPU each when the job asks for GPUs)", ge=1, le=1024)
     hf_flavor: str = _opt("", "Hugging Face Jobs hardware, e.g. a10g-small, l4x1, a100-large (default a10g-small)")
     immediate: bool = _opt(False, "train in the foreground, no queue")
     monitor: bool = _opt(False, "follow training progress live")
@@ -70,6 +72,9 @@ class QueueOptions(BaseModel):
                              "--immediate (or use --backend local)")
         if self.ray_address and self.backend != "ray":
             raise ValueError(f"ray_address is for backend ray, but backend is {self.backend}; add --backend ray")
+        if self.num_nodes > 1 and self.backend != "ray":
+            raise ValueError(f"num_nodes={self.num_nodes} runs one job over Ray Train workers, but backend is "
+                             f"{self.backend}; add --backend ray (or num_processes=N for one machine)")
         if self.hf_flavor and self.backend != "hf-jobs":
             raise ValueError(f"hf_flavor is for backend hf-jobs, but backend is {self.backend}; add --backend hf-jobs")
         return self
@@ -77,7 +82,8 @@ class QueueOptions(BaseModel):
     @property
     def backend_options(self) -> dict[str, Any]:
         """What the job store keeps for the backend (addresses, hardware; never secrets)."""
-        return {"ray_address": self.ray_address or None, "flavor": self.hf_flavor or None}
+        return {"ray_address": self.ray_address or None, "flavor": self.hf_flavor or None,
+                "num_nodes": self.num_nodes if self.num_nodes > 1 else None}
 
 
 class StartRequest(QueueOptions):

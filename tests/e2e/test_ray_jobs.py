@@ -45,7 +45,10 @@ def ray_head(tmp_path_factory, tiny_cache):
         pytest.skip("the `ray` command is not installed")
     temp = Path(f"/tmp/rt{os.getpid()}")  # Ray's socket paths must stay short
     dashboard = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    # RAY_AUTH_MODE: a token in ~/.ray (left by any local ray.init()) would otherwise turn on token auth for this
+    # head, which the job client here does not send.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "RAY_AUTH_MODE": "disabled"}
     start = subprocess.Popen(
         ["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(_free_port()), "--num-cpus",
          "2", "--temp-dir", str(temp), "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
@@ -122,3 +125,49 @@ def test_ray_backend_without_a_cluster_is_one_clear_error_and_nothing_is_written
                      "TinyImageClassification", "--backend", "ray", "--ray-address", "http://127.0.0.1:9"]) == 2
     assert "no Ray cluster answers at http://127.0.0.1:9" in capsys.readouterr().out
     assert not ws.exists() or not any((ws / "input").glob("*"))
+
+
+def test_one_tinyllm_job_on_two_ray_train_workers_cancels_to_a_checkpoint_and_resumes(ray_head, workspace, capsys):
+    """`--backend ray --set num_nodes=2`: a TorchTrainer with two workers (one CPU each: the head's two) runs the
+    trainer on both ranks; a cancel through Ray reaches them through the stop actor and leaves both ranks'
+    checkpoint; a resume with the same two workers goes on from it and completes."""
+    import json
+
+    ws = workspace
+    data = ws / "chat.jsonl"
+    ws.mkdir(exist_ok=True)
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"say {w}"},
+                                                     {"role": "assistant", "content": w}]}) + "\n"
+                            for w in ["cat", "dog", "red", "blue", "sun", "sea"] * 4))
+    assert cli_main(["--workspace", str(ws), "pipeline", "run", "--dataset-path", str(data), "--profile", "TinyLLM",
+                     "--dataset-name", "rt", "--backend", "ray", "--ray-address", ray_head, "--set", "num_nodes=2",
+                     "--set", "max_steps=5000", "--set", "valid_split=0.0", "--set", "batch_size=1"]) == 0
+    assert "queued as job 1 on ray" in capsys.readouterr().out
+    store = JobStore(ws)
+    job = store.get(1)
+    assert job.options["num_nodes"] == 2
+    _wait(lambda: store.get(job.id).last_step >= 2, 300, "the two workers' first steps")
+    done = cancel(ws, job.id, grace=120)
+    assert done.status == "cancelled", done
+    checkpoint = max((Path(done.output_dir) / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
+    assert sorted(p.name for p in checkpoint.glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
+    step = int(checkpoint.name.removeprefix("checkpoint-"))
+
+    from autotrain_gradio.config import save_config
+    from autotrain_gradio.jobs import resume
+    from autotrain_gradio.tasks import load_config
+
+    cfg = load_config(job.config_path)
+    save_config(cfg.model_copy(update={"max_steps": step + 2}), job.config_path)
+    resume(ws, job.id)
+    _wait(lambda: store.get(job.id).done, 300, "the resumed two-worker job")
+    final = store.get(job.id)
+    assert final.status == "completed" and final.last_step == step + 2, final
+    events = read_events(final.events_path)
+    assert [e["step"] for e in events if e["type"] == "start"] == [0, step]  # it went on from the checkpoint
+    assert [e["step"] for e in events if e["type"] == "step"] == list(range(1, step + 3))  # rank 0's only
+    firsts = [e["message"] for e in events if e["type"] == "log" and "trainer pid" in e.get("message", "")]
+    assert len(firsts) == 2 and all("rank 0 of 2 (Ray Train worker" in m for m in firsts), firsts
+    assert "rank 1 of 2 (Ray Train worker" in final.log_path.read_text()  # the resumed run's Ray log
+    assert (Path(final.output_dir) / "model" / "adapter_config.json").is_file()
+    store.close()

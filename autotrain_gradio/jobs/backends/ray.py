@@ -53,9 +53,14 @@ def client(address: str | None):
 
 
 def entrypoint(job: Job, num_gpus: int) -> str:
-    """The trainer command as a shell line for Ray (run by the cluster's `python`)."""
+    """The trainer command as a shell line for Ray (run by the cluster's `python`); with `num_nodes` > 1 the Ray
+    Train driver (ray_train.py) that runs the same trainer on that many workers."""
     args = ["python", "-m", "autotrain_gradio.train", "--config", job.config_path]
-    if num_gpus > 1:
+    workers = int(job.options.get("num_nodes") or 1)
+    if workers > 1:
+        args[1:3] = ["-m", "autotrain_gradio.jobs.backends.ray_train", "--workers", str(workers)]
+        args += ["--gpus"] if num_gpus else []
+    elif num_gpus > 1:
         args[1:3] = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_gpus),
                      "-m", "autotrain_gradio.train"]
     return shlex.join(args + (["--resume"] if job.resume else []))
@@ -64,6 +69,7 @@ def entrypoint(job: Job, num_gpus: int) -> str:
 def submission(job: Job, secrets: dict[str, str], submission_id: str) -> dict:
     """The keyword arguments of `JobSubmissionClient.submit_job` for this job."""
     num_gpus = int(job.options.get("num_gpus", 0))
+    train_workers = int(job.options.get("num_nodes") or 1) > 1
     env = {k: os.environ[k] for k in FORWARD_VARS if k in os.environ}
     env.update(secrets)
     env.update({"PYTHONUNBUFFERED": "1", LAUNCH_KEY_VAR: job.launch_key or "", JOBS_VAR: str(job.max_concurrent),
@@ -75,8 +81,9 @@ def submission(job: Job, secrets: dict[str, str], submission_id: str) -> dict:
         "entrypoint": entrypoint(job, num_gpus),
         "submission_id": submission_id,
         "runtime_env": {"py_modules": [str(Path(autotrain_gradio.__file__).parent)], "env_vars": env},
-        "entrypoint_num_cpus": 1,
-        "entrypoint_num_gpus": num_gpus,
+        # A Ray Train driver only waits: its workers ask for the CPUs and GPUs.
+        "entrypoint_num_cpus": 0 if train_workers else 1,
+        "entrypoint_num_gpus": 0 if train_workers else num_gpus,
         "metadata": {"autotrain_job": str(job.id), "name": job.name},
     }
 
