@@ -54,7 +54,7 @@ def last_log_line(job: Job) -> str:
             lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    lines = [ln for ln in lines if not ln.startswith(EVENT_TAG)]
+    lines = [ln for ln in lines if untag(ln) is None]
     return lines[-1] if lines else ""
 
 
@@ -125,10 +125,20 @@ def settle(store: JobStore, job: Job, exit_code: int | None = None, *, gone: str
     return store.get(job.id)  # type: ignore[return-value]
 
 
+# What Ray puts before a line its worker processes print (a Ray Train worker's: "(RayTrainWorker pid=12) ", coloured)
+RAY_PREFIX = re.compile(r"^(?:\x1b\[\d+m)?\([^()\n]*\)(?:\x1b\[0m)? ")
+
+
+def untag(line: str) -> str | None:
+    """The event JSON of a tagged line (the trainer's own, or a Ray worker's behind Ray's prefix), else None."""
+    line = RAY_PREFIX.sub("", line, count=1) if not line.startswith(EVENT_TAG) else line
+    return line[len(EVENT_TAG):] if line.startswith(EVENT_TAG) else None
+
+
 def relay_events(log_text: str, events_path: Path, already: int) -> int:
     """Append to events_path the tagged event lines of log_text after the first `already` ones; returns how many
     tagged lines log_text holds (the next call's `already`). A torn last line waits for the next call."""
-    tagged = [ln[len(EVENT_TAG):] for ln in log_text.splitlines(keepends=True) if ln.startswith(EVENT_TAG)]
+    tagged = [t for t in map(untag, log_text.splitlines(keepends=True)) if t is not None]
     if tagged and not tagged[-1].endswith("\n"):
         tagged.pop()
     new = []

@@ -131,4 +131,28 @@ def test_backend_request_rules():
     with pytest.raises(ConfigError, match="backend: Input should be 'local', 'ray' or 'hf-jobs'"):
         make_request(profile="p", backend="slurm")
     req = make_request(profile="p", backend="ray", ray_address="http://h:8265", max_concurrent=3)
-    assert req.backend_options == {"ray_address": "http://h:8265", "flavor": None} and req.max_concurrent == 3
+    assert req.backend_options == {"ray_address": "http://h:8265", "flavor": None, "num_nodes": None}
+    assert req.max_concurrent == 3
+    with pytest.raises(ConfigError, match=r"num_nodes=2 runs one job over Ray Train workers, but backend is local; "
+                       r"add --backend ray \(or num_processes=N for one machine\)"):
+        make_request(profile="p", overrides=["num_nodes=2"])
+    req = make_request(profile="p", backend="ray", overrides=["num_nodes=2", "max_steps=3"])  # --set num_nodes=2
+    assert req.num_nodes == 2 and req.overrides == {"max_steps": 3} and req.backend_options["num_nodes"] == 2
+
+
+def test_a_ray_job_with_num_nodes_runs_the_ray_train_driver_which_holds_no_cpu(queued):
+    from autotrain_gradio.jobs.backends.ray import submission
+
+    store, job = queued
+    store.update(job.id, backend="ray", options={"num_nodes": 3, "num_gpus": 1})
+    spec = submission(store.get(job.id), {}, "autotrain-1-k7")
+    assert spec["entrypoint"] == ("python -m autotrain_gradio.jobs.backends.ray_train --workers 3 --config "
+                                  f"{job.config_path} --gpus")
+    assert (spec["entrypoint_num_cpus"], spec["entrypoint_num_gpus"]) == (0, 0)  # the workers ask for them
+
+
+def test_event_lines_a_ray_train_worker_prints_are_relayed_through_rays_prefix(tmp_path):
+    events = tmp_path / "events.jsonl"
+    step = {"t": 2.0, "type": "step", "step": 1, "total": 4, "loss": 0.5}
+    log = f"\x1b[36m(RayTrainWorker pid=12582)\x1b[0m {EVENT_TAG}{json.dumps(step)}\n(RayTrainWorker pid=1) noise\n"
+    assert relay_events(log, events, 0) == 1 and read_events(events) == [step]
