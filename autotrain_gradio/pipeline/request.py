@@ -75,6 +75,9 @@ class QueueOptions(BaseModel):
         if self.num_nodes > 1 and self.backend != "ray":
             raise ValueError(f"num_nodes={self.num_nodes} runs one job over Ray Train workers, but backend is "
                              f"{self.backend}; add --backend ray (or num_processes=N for one machine)")
+        if self.num_nodes > 1 and "," in self.gpu_ids:
+            raise ValueError(f"num_nodes={self.num_nodes} runs one rank per Ray Train worker, a GPU each with "
+                             f"--gpu-ids 0, but --gpu-ids is {self.gpu_ids}; for more GPUs raise num_nodes")
         if self.hf_flavor and self.backend != "hf-jobs":
             raise ValueError(f"hf_flavor is for backend hf-jobs, but backend is {self.backend}; add --backend hf-jobs")
         return self

@@ -136,6 +136,9 @@ def test_backend_request_rules():
     with pytest.raises(ConfigError, match=r"num_nodes=2 runs one job over Ray Train workers, but backend is local; "
                        r"add --backend ray \(or num_processes=N for one machine\)"):
         make_request(profile="p", overrides=["num_nodes=2"])
+    with pytest.raises(ConfigError, match="runs one rank per Ray Train worker, a GPU each with --gpu-ids 0, but "
+                       "--gpu-ids is 0,1; for more GPUs raise num_nodes"):
+        make_request(profile="p", backend="ray", num_nodes=2, gpu_ids="0,1")
     req = make_request(profile="p", backend="ray", overrides=["num_nodes=2", "max_steps=3"])  # --set num_nodes=2
     assert req.num_nodes == 2 and req.overrides == {"max_steps": 3} and req.backend_options["num_nodes"] == 2
 
