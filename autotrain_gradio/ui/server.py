@@ -69,8 +69,10 @@ def serve(workspace: str | Path | None = None, *, access: Access | None = None, 
     ctx = AppContext(root, access or Access.from_settings(root, **settings))
     worker = ensure_worker(root, idle_grace=WARM_WORKER_S)  # warm before the first Start: a job launches at once
     remove_stale_uploads(ctx)
+    # The queue's default concurrency, read when Blocks makes its queue: a second `blocks.queue(...)` would rebuild
+    # the whole FastAPI app (about 5% of the app's start).
+    os.environ.setdefault("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "4")
     blocks = build_app(root, ctx=ctx)
-    blocks.queue(default_concurrency_limit=4)
     guard_inputs(blocks)  # every input file checked by us: mount_gradio_app skips Gradio's own check
     auth = list(ctx.access.logins.items()) if ctx.access.mode == "login" else None
     options = {"auth": auth, "blocked_paths": [str(root)], "allowed_paths": [], "show_error": True,
