@@ -65,6 +65,18 @@ def worker_loop(config: dict) -> None:
         raise RuntimeError(f"rank {rank}: the trainer ended with exit code {code}; see the events and the log")
 
 
+def prebuild_tiny(config_path: str) -> None:
+    """Build a `tiny:` base model here, before the workers: inside a worker the process group already exists and
+    transformers writes a model only on rank 0, so a rank 1 that took the build lock would leave a folder with no
+    weights. (On nodes without a shared cache each builds its own copy.)"""
+    from autotrain_gradio.tasks import load_config
+    from autotrain_gradio.tasks.tiny import TINY_PREFIX, resolve_model
+
+    base = getattr(load_config(config_path), "base_model", "")
+    if isinstance(base, str) and base.startswith(TINY_PREFIX):
+        resolve_model(base)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autotrain_gradio.jobs.backends.ray_train")
     parser.add_argument("--config", required=True, help="output/<name>/config.toml")
@@ -77,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    prebuild_tiny(args.config)
     ray.init()  # inside a Ray job: the job's cluster
     flag = ray.remote(num_cpus=0)(StopFlag).remote()
     stopped = []
