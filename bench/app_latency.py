@@ -63,7 +63,10 @@ def reference(pw_browser, reps: int) -> list[float]:
 
 
 def app(pw_browser, reps: int) -> dict:
-    from autotrain_gradio.ui.server import launch
+    try:
+        from autotrain_gradio.ui.server import launch
+    except ImportError:  # an older checkout (PYTHONPATH elsewhere): launch lived in ui/app.py
+        from autotrain_gradio.ui.app import launch
 
     root = Path(tempfile.mkdtemp(prefix="app-latency-"))
     table = root / "reviews.csv"
@@ -88,10 +91,12 @@ def app(pw_browser, reps: int) -> dict:
         wait = page.locator(f"#{task}-text_column")
         change.append(_timed(pick, lambda wait=wait: wait.wait_for(state="visible", timeout=60_000)))
     page.locator("#dataset-path textarea").fill(str(table))
-    for _ in range(reps):
-        page.evaluate("document.querySelector('#report').innerHTML = ''")
+    for i in range(reps):
+        page.locator("#dataset-name textarea").fill(f"run{i}")  # each answer names its own run: no stale match
         validate.append(_timed(lambda: page.locator("#validate").click(),
-                               lambda: page.locator("#report").get_by_text("Valid:").wait_for(timeout=60_000)))
+                               lambda i=i: page.locator("#report").get_by_text(f"Valid: run{i} with").wait_for(
+                                   timeout=20_000)))
+    print("last report:", page.locator("#report").inner_text()[:300].replace("\n", " | "))
     page.close()
     served.close()
     return {"components": components, "config_kb": len(config) / 1024, "load_s": load, "change": change,

@@ -112,24 +112,32 @@ def build(chosen_task: str) -> ColumnPanel:
     return ColumnPanel(box, rows, note)
 
 
+def mapping_choices(task: str, cfg: RunConfig, columns: list[str]) -> dict[str, tuple[Any, str]]:
+    """key -> (preselected column, info line) for each mapping key of `task`: the profile's column, or a guess by
+    name that says it guessed."""
+    taken: set[str] = set()
+    out = {}
+    for name in column_keys(task):
+        value, guessed = guess_column(name, getattr(cfg, name), columns, taken)
+        taken.update(value if isinstance(value, list) else [value])
+        out[name] = (value, f"{name}: guessed “{value}” from the column names; check it" if guessed else name)
+    return out
+
+
 def build_dropdowns(task: str, cfg: RunConfig, columns: list[str], key: tuple) -> dict[str, gr.Dropdown]:
     """One dropdown per mapping key of `task` (inside a @gr.render), offering the table's columns and preselecting
     the profile's column or a guess by name, with a note saying it guessed."""
-    keys = column_keys(task)
-    if not keys:
+    choices = mapping_choices(task, cfg, columns)
+    if not choices:
         return {}
     fields = TASKS[task].config.model_fields
     dropdowns: dict[str, gr.Dropdown] = {}
-    taken: set[str] = set()
     with gr.Row():
-        for name in keys:
-            value, guessed = guess_column(name, getattr(cfg, name), columns, taken)
-            taken.update(value if isinstance(value, list) else [value])
-            info = f"{name}: guessed “{value}” from the column names; check it" if guessed else name
+        for name, (value, info) in choices.items():
             dropdowns[name] = gr.Dropdown(
                 choices=columns, value=value, label=fields[name].title or name, info=info, allow_custom_value=True,
                 interactive=True, multiselect=name.endswith("_columns"), elem_id=f"{task}-{name}",
-                key=(*key, tuple(columns), name))
+                key=(*key, name), preserved_by_key=None)
     return dropdowns
 
 

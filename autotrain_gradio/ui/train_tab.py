@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +168,9 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
                                      elem_id="in-process", visible=not ctx.access.shared and not on_zerogpu())
 
     panel = columns.build(chosen_task)
-    form_state = gr.State({"profile": chosen, "columns": [], "n": 0})
+    form_state = gr.State({"profile": chosen, "n": 0})  # set when a profile is picked: the form re-renders
+    table_columns = gr.State([])  # the dataset table's columns (the mapping offers them; no re-render)
+    uploaded = gr.State(0.0)  # changes after each upload is saved: the table preview follows
     counts: dict[str, int] = {}
     rendered = gr.Column(elem_id="form-area")  # the @gr.render below fills this, buttons included
     profile_note = gr.Markdown("", elem_id="profile-note")
@@ -182,8 +185,8 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
                 "min_images": int(data[min_images] or 1) if image_task else prof.min_images}
 
     with rendered:
-        @gr.render(inputs=[form_state])
-        def form_area(state: dict, request: gr.Request):
+        @gr.render(inputs=[form_state, table_columns], triggers=[app.load, form_state.change])
+        def form_area(state: dict, names: list[str], request: gr.Request):
             user = ctx.access.user_of(request)
             try:
                 prof = ctx.profile(user, state.get("profile") or "")
@@ -191,7 +194,7 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
                 gr.Markdown("Pick a profile.")
                 return
             cfg, key = prof.build(), (prof.name, state.get("n", 0))
-            dropdowns = columns.build_dropdowns(prof.task, cfg, list(state.get("columns") or []), key)
+            dropdowns = columns.build_dropdowns(prof.task, cfg, list(names or []), key)
             with gr.Accordion("Settings (from the profile; change what you need)", open=False, elem_id="settings",
                               key=("settings",), preserved_by_key=["open"]):
                 form = build_form(prof.task, cfg, key=key)
@@ -253,7 +256,20 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
                         profile: gr.Dropdown(choices=names, value=path.stem), new_profile: "",
                         form_state: {**state, "profile": path.stem, "n": state.get("n", 0) + 1}}
 
+            def show_table(path: str, request: gr.Request) -> dict:
+                """The table's first rows; the mapping dropdowns offer its columns, preselected (updated in place:
+                a click on Validate meanwhile still reaches this form)."""
+                rows, found, note = columns.preview(ctx, ctx.access.user_of(request), path)
+                updates: dict = {panel.rows: rows if rows is not None else pd.DataFrame(), panel.note: note,
+                                 table_columns: found}
+                if found:
+                    for k, (value, info) in columns.mapping_choices(prof.task, cfg, found).items():
+                        updates[dropdowns[k]] = gr.Dropdown(choices=found, value=value, info=info)
+                return updates
+
             private = {"api_visibility": "private"}
+            gr.on([uploaded.change, dataset_path.blur, dataset_path.submit], show_table, dataset_path,
+                  [panel.rows, panel.note, table_columns, *dropdowns.values()], **private)
             profile.input(on_profile, {*inputs}, [form_state, description, report, profile_note, min_images,
                                                   panel.box], **private)
             # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
@@ -282,7 +298,8 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
         # The box empties once its files are saved, so the next upload is a new dataset, not these plus more.
         return {dataset_path: str(dataset), upload: None, report: "",
                 upload_note: f"📁 Uploaded {summary} into uploads/{html.escape(str(shown))}",
-                thumbs: gr.Gallery(value=stage(images) if images else None, visible=bool(images))}
+                thumbs: gr.Gallery(value=stage(images) if images else None, visible=bool(images)),
+                uploaded: time.time()}
 
     def on_delete_upload(path: str, request: gr.Request) -> dict:
         try:
@@ -292,21 +309,11 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
         return {report: f"<p>🗑️ {html.escape(done['message'])}</p>", dataset_path: "", upload_note: "",
                 thumbs: gr.Gallery(value=None, visible=False)}
 
-    def show_table(path: str, state: dict, request: gr.Request) -> dict:
-        rows, names, note = columns.preview(ctx, ctx.access.user_of(request), path)
-        updates: dict = {panel.rows: rows if rows is not None else pd.DataFrame(), panel.note: note}
-        if names != list(state.get("columns") or []):
-            updates[form_state] = {**state, "columns": names}  # the mapping re-renders with the table's columns
-        return updates
-
     private = {"api_visibility": "private"}
     refresh.click(on_refresh, profile, profile, **private)
     app.load(on_refresh, profile, profile, **private)
     dataset_path.input(lambda: "", None, report, **private)  # a new dataset: the old result goes
-    table_outputs = [panel.rows, panel.note, form_state]
-    upload.upload(on_upload, [upload, dataset_name], [dataset_path, report, upload, upload_note, thumbs],
-                  concurrency_id="dataset", api_name="upload_dataset").then(
-        show_table, [dataset_path, form_state], table_outputs, **private)
+    upload.upload(on_upload, [upload, dataset_name], [dataset_path, report, upload, upload_note, thumbs, uploaded],
+                  concurrency_id="dataset", api_name="upload_dataset")
     remove_upload.click(on_delete_upload, dataset_path, [report, dataset_path, upload_note, thumbs], **private)
-    gr.on([dataset_path.blur, dataset_path.submit], show_table, [dataset_path, form_state], table_outputs, **private)
     return TrainTab(profile, dataset_path, dataset_name, report, form_state, counts)
