@@ -256,20 +256,15 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
                         profile: gr.Dropdown(choices=names, value=path.stem), new_profile: "",
                         form_state: {**state, "profile": path.stem, "n": state.get("n", 0) + 1}}
 
-            def show_table(path: str, request: gr.Request) -> dict:
-                """The table's first rows; the mapping dropdowns offer its columns, preselected (updated in place:
-                a click on Validate meanwhile still reaches this form)."""
-                rows, found, note = columns.preview(ctx, ctx.access.user_of(request), path)
-                updates: dict = {panel.rows: rows if rows is not None else pd.DataFrame(), panel.note: note,
-                                 table_columns: found}
-                if found:
-                    for k, (value, info) in columns.mapping_choices(prof.task, cfg, found).items():
-                        updates[dropdowns[k]] = gr.Dropdown(choices=found, value=value, info=info)
-                return updates
+            def offer(found: list[str]) -> dict:
+                """The mapping dropdowns offer the table's columns, preselected (updated in place: a click on
+                Validate meanwhile still reaches this form)."""
+                return {dropdowns[k]: gr.Dropdown(choices=found, value=value, info=info)
+                        for k, (value, info) in columns.mapping_choices(prof.task, cfg, found).items()}
 
             private = {"api_visibility": "private"}
-            gr.on([uploaded.change, dataset_path.blur, dataset_path.submit], show_table, dataset_path,
-                  [panel.rows, panel.note, table_columns, *dropdowns.values()], **private)
+            if dropdowns:
+                table_columns.change(offer, table_columns, list(dropdowns.values()), **private)
             profile.input(on_profile, {*inputs}, [form_state, description, report, profile_note, min_images,
                                                   panel.box], **private)
             # Validation decodes every image and Start copies the dataset: one at a time, off the UI's fast path.
@@ -309,7 +304,14 @@ def build(ctx: AppContext, app: gr.Blocks, started_job: gr.State) -> TrainTab:
         return {report: f"<p>🗑️ {html.escape(done['message'])}</p>", dataset_path: "", upload_note: "",
                 thumbs: gr.Gallery(value=None, visible=False)}
 
+    def show_table(path: str, request: gr.Request) -> dict:
+        rows, found, note = columns.preview(ctx, ctx.access.user_of(request), path)
+        return {panel.rows: rows if rows is not None else pd.DataFrame(), panel.note: note, table_columns: found}
+
     private = {"api_visibility": "private"}
+    table_outputs = [panel.rows, panel.note, table_columns]
+    gr.on([uploaded.change, dataset_path.blur, dataset_path.submit], show_table, dataset_path, table_outputs,
+          **private)
     refresh.click(on_refresh, profile, profile, **private)
     app.load(on_refresh, profile, profile, **private)
     dataset_path.input(lambda: "", None, report, **private)  # a new dataset: the old result goes
