@@ -42,7 +42,8 @@ def toy_data(tmp_path_factory) -> Path:
 def _config(tmp_path: Path, data_dir: Path, **overrides) -> Path:
     settings = dict(name="toy", base_model="tiny:vit", data_dir=str(data_dir),
                     output_dir=str(tmp_path / "output" / "toy"), batch_size=8, learning_rate=3e-3,
-                    lr_scheduler="constant", max_steps=30, seed=0)
+                    lr_scheduler="constant", max_steps=30, seed=0,
+                    early_stopping_patience=0)  # this module counts steps; early stopping would end runs early
     cfg = ImageClassificationConfig(**{**settings, **overrides})
     return save_config(cfg, Path(cfg.output_dir) / "config.toml")
 
