@@ -43,7 +43,7 @@ def test_profiles_and_delete_upload_in_bobs_browser(app, tmp_path):
             page.get_by_role("tab", name="Train").click()
             page.locator("#dataset-upload input[type=file]").set_input_files(str(table))
             folder = app.root / "uploads" / User("bob").folder / "mine"
-            expect(page.locator("#dataset-path textarea")).to_have_value(str(folder), timeout=30_000)
+            expect(page.locator("#dataset-path textarea")).to_have_value(str(folder / "mine.csv"), timeout=30_000)
             assert (folder / "mine.csv").is_file()
             page.locator("#delete-upload").click()
             expect(page.locator("#report")).to_contain_text("Upload mine deleted", timeout=30_000)

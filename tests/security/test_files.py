@@ -57,7 +57,7 @@ def test_every_endpoint_that_takes_a_file_or_path(app):
     history = [{"role": "user", "content": [{"type": "file", "file": file_data(secret)}]}]
     kind, message = call(bob, "chat", "hi", history, 1, 8, 0.0)
     assert (kind, message) == ("error", REFUSED)
-    kind, (out,) = call(bob, "caption_dataset", str(app.secret), "", "", "", "short", False)
+    kind, (out, *_) = call(bob, "caption_dataset", str(app.secret), "", "", "", "short", False)
     assert out == (f"❌ dataset path {app.secret} is not one of your uploads or datasets, nor in a folder this app "
                    f"lets you read ({app.shared}); upload it instead")
     kind, message = call(bob, "delete_upload", str(secret))

@@ -114,8 +114,8 @@ def test_unknown_profile_lists_valid_ones(ws, capsys, good):
 
     names = ", ".join(sorted(list_profiles(ws)))  # whatever profiles ship: all of them, sorted
     assert "Flux, FluxLORA" in names and "ImageClassification" in names
-    expect(ws, capsys, f"unknown profile 'Nude'; valid profiles: {names}", "pipeline", "run", "--dataset-path",
-           str(good), "--profile", "Nude")
+    expect(ws, capsys, f"unknown profile 'Nudes'; valid profiles: {names}", "pipeline", "run", "--dataset-path",
+           str(good), "--profile", "Nudes")
 
 
 @pytest.mark.parametrize("name,fragment", [
