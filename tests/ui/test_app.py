@@ -4,7 +4,6 @@ the whole flow in a real Chromium (validate, the exact error for a bad path, a j
 from __future__ import annotations
 
 import html
-import socket
 import subprocess
 import sys
 import time
@@ -29,12 +28,11 @@ from autotrain_gradio.ui.jobs_tab import Watch, jobs_frame, loss_frame, metrics_
 from autotrain_gradio.ui.train_tab import report_html
 from autotrain_gradio.ui.uploads import save_upload
 
+from .browser import choose_profile, local_app_page
+
 # Gradio's own queue code trips pandas 3 deprecations on every dataframe update: noise, not ours.
 pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning")]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 def _by_elem_id(app: gr.Blocks) -> dict[str, gr.components.Component]:
@@ -203,36 +201,9 @@ def test_job_actions_cancel_and_refused_resume(tmp_path):
 # --- browser: the real thing ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: the browser tests drive the system Chromium only")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    from autotrain_gradio.ui.server import launch
-
-    root, data_root = tmp_path_factory.mktemp("ui-ws"), tmp_path_factory.mktemp("ui-data")
-    port = _free_port()
-    app = launch(workspace=root, port=port, server_name="127.0.0.1", prevent_thread_lock=True,
-                 allowed_paths=[str(root), str(data_root)])
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_selector("#validate", timeout=60_000)
-        yield page, root, data_root
-        browser.close()
-    app.close()
-
-
-def choose_profile(page, name: str) -> None:
-    page.locator("#profile input").click()
-    page.get_by_role("option", name=name, exact=True).click()
+    yield from local_app_page(tmp_path_factory, "ui")
 
 
 @pytest.mark.browser

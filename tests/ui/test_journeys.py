@@ -6,49 +6,23 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-from pathlib import Path
 
 import pytest
 
 from autotrain_gradio.demo import make_sample_dataset
 from autotrain_gradio.ui.form import form_fields
 
+from .browser import choose_profile, local_app_page
+
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning")]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 FIXED_INPUTS = 6  # profile, dataset path, dataset name, min images, replace, in-process
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: the browser tests drive the system Chromium only")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    from autotrain_gradio.ui.server import launch
-
-    root, data = tmp_path_factory.mktemp("journey-ws"), tmp_path_factory.mktemp("journey-data")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = launch(workspace=root, port=port, server_name="127.0.0.1", prevent_thread_lock=True,
-                 allowed_paths=[str(root), str(data)])
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1600})
-        tab.goto(f"http://127.0.0.1:{port}/")
-        tab.wait_for_selector("#validate", timeout=60_000)
-        yield tab, root, data
-        browser.close()
-    app.close()
-
-
-def choose_profile(page, name: str) -> None:
-    page.locator("#profile input").click()
-    page.get_by_role("option", name=name, exact=True).click()
+    yield from local_app_page(tmp_path_factory, "journey", height=1600)
 
 
 def set_field(page, elem_id: str, value: str) -> None:
