@@ -101,7 +101,7 @@ def test_app_caption_button_queues_the_job_and_it_captions_the_copy(tmp_path, ph
 @pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning")
 def test_browser_editor_adds_the_trigger_word_and_saves_to_the_copy(tmp_path, photos):
-    from tests.ui.test_app import CHROMIUM, CHROMIUM_ARGS, _free_port
+    from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing")
@@ -113,7 +113,7 @@ def test_browser_editor_adds_the_trigger_word_and_saves_to_the_copy(tmp_path, ph
     before = _digest(photos)
     ws = tmp_path / "ws"
     assert run_pipeline(str(photos), "TinyFluxLORA", workspace=ws, mode="prepare", quiet=True).exit_code == 0
-    port = _free_port()
+    port = free_port()
     app = launch(workspace=ws, port=port, server_name="127.0.0.1", prevent_thread_lock=True)
     try:
         with sync_api.sync_playwright() as pw:

@@ -129,7 +129,7 @@ def test_a_visitor_is_asked_to_sign_in_before_anything_else(space):
     signed in, the tabs are there and the panel is gone."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.ui.test_app import CHROMIUM, CHROMIUM_ARGS
+    from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: the browser tests drive the system Chromium only")

@@ -71,12 +71,12 @@ def test_browser_try_it_shows_a_prediction_and_two_images(runs, tmp_path):
     from playwright.sync_api import expect
 
     from autotrain_gradio.ui.server import launch
-    from tests.ui.test_app import CHROMIUM_ARGS, _free_port
+    from tests.ui.browser import CHROMIUM_ARGS, free_port
 
     root, ids = runs
     picture = tmp_path / "red.png"
     Image.new("RGB", (32, 32), (220, 30, 30)).save(picture)
-    port = _free_port()
+    port = free_port()
     app = launch(workspace=root, port=port, server_name="127.0.0.1", prevent_thread_lock=True)
     try:
         with sync_api.sync_playwright() as pw:
