@@ -24,7 +24,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def test_two_parallel_workers_stop_and_resume_to_exactly_num_trials(tmp_path):
-    total = 5
+    total = 40  # enough that the cut lands mid-study on an idle machine too (step events reach the file in batches)
     write_csv(tmp_path / "input" / "t" / "train.csv", toy_rows(2000), ["label"])  # trials long enough to cut
     cfg = TabularConfig(name="t", data_dir=str(tmp_path / "input" / "t"), output_dir=str(tmp_path / "output" / "t"),
                         target_columns=["label"], id_column="id", num_trials=total, n_jobs=1, parallel_trials=2)
