@@ -265,6 +265,9 @@ def test_browser_table_preview_and_column_mapping(browser_page):
     choose_profile(page, "TextClassification")
     columns = page.locator("#columns")
     expect(columns).to_be_visible(timeout=15_000)
+    # the chosen task's form has arrived (a user types once they see it; events sent while a re-render is still
+    # arriving can name the handlers it replaces: the known limit in the closing note of issue 21)
+    expect(page.locator("#text-classification-text_column input")).to_be_visible(timeout=30_000)
     page.locator("#dataset-path textarea").fill(str(table))
     page.locator("#dataset-path textarea").press("Enter")
     expect(page.locator("#table-note")).to_contain_text("12 rows, columns: review, stars", timeout=30_000)
