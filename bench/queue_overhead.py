@@ -44,7 +44,7 @@ def _config(ws: Path, name: str) -> Path:
     return save_config(cfg, Path(cfg.output_dir) / "config.toml")
 
 
-def _first_event(events: Path, timeout: float = 120.0) -> float:
+def first_event(events: Path, timeout: float = 120.0) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -62,7 +62,7 @@ def direct(ws: Path) -> float:
     t0 = time.time()
     proc = subprocess.Popen(trainer_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    first = _first_event(config.parent / "log" / "events.jsonl")
+    first = first_event(config.parent / "log" / "events.jsonl")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return first - t0
@@ -72,7 +72,7 @@ def queued(ws: Path, backend: str, options: dict | None = None) -> float:
     config = _config(ws, backend)
     t0 = time.time()
     job = submit(ws, name=backend, profile="bench", config_path=config, backend=backend, options=options, secrets={})
-    first = _first_event(config.parent / "log" / "events.jsonl")
+    first = first_event(config.parent / "log" / "events.jsonl")
     cancel(ws, job.id, grace=2)
     for _ in range(200):  # let the worker go idle and exit before the next measurement
         if worker_pid(ws) is None:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import app_start  # noqa: E402
 import trainer_steps  # noqa: E402
 from paired import HEADER, Pairs, Sample, load_note, paired, run_child  # noqa: E402
+from queue_overhead import first_event  # noqa: E402
 
 TABULAR_CHILD = """
 import json, sys, time
@@ -82,7 +83,7 @@ def queue(reps: int) -> Pairs:
             t0 = time.time()
             proc = subprocess.Popen(trainer_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-            seconds = _first_event(config.parent / "log" / "events.jsonl") - t0
+            seconds = first_event(config.parent / "log" / "events.jsonl", timeout=300.0) - t0
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             return Sample(seconds, seconds)
@@ -91,7 +92,7 @@ def queue(reps: int) -> Pairs:
             config = _trainer_config(ws, f"queued{rep}")
             t0 = time.time()
             job = submit(ws, name=f"queued{rep}", profile="bench", config_path=config, secrets={})
-            seconds = _first_event(config.parent / "log" / "events.jsonl") - t0
+            seconds = first_event(config.parent / "log" / "events.jsonl", timeout=300.0) - t0
             cancel(ws, job.id, grace=2)
             return Sample(seconds, seconds)
 
@@ -111,19 +112,6 @@ def _trainer_config(ws: Path, name: str) -> Path:
     cfg = TextClassificationConfig(name=name, base_model="tiny:bert", data_dir=str(data),
                                    output_dir=str(ws / "output" / name), max_steps=1000, valid_split=0.0)
     return save_config(cfg, Path(cfg.output_dir) / "config.toml")
-
-
-def _first_event(events: Path, timeout: float = 300.0) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = events.read_text().split("\n", 1)[0]
-            if line:
-                return json.loads(line)["t"]
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.005)
-    raise TimeoutError(f"no event in {events} after {timeout} s")
 
 
 def main() -> None:
